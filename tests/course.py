@@ -1,0 +1,109 @@
+"""The course as the tests see it: its notebooks and assignments, and nbgrader driven for real.
+
+nbgrader runs through its command line in a throw-away course folder, and scores are read from
+that course's gradebook.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def course_notebooks(*folders: str) -> list[Path]:
+    """Every notebook under the given course folders, skipping checkpoints."""
+    return sorted(
+        p
+        for folder in folders
+        for p in (ROOT / folder).rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts
+    )
+
+
+def assignment_ids() -> list[str]:
+    """The assignments: one folder per assignment under solutions/ (nbgrader's source)."""
+    return sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+
+
+SOLUTION_BLOCK = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
+MARKERS = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+
+
+def nbgrader(course: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in `course`. nbgrader calls `alembic` by name: put our bin on PATH.
+
+    The exit code is returned, not checked: `nbgrader autograde` exits 1 when any one submission
+    errored, even though it graded the others. Read the gradebook instead.
+    """
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(
+        [str(BIN / "nbgrader"), *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def make_course(tmp: Path, assignment_id: str) -> Path:
+    """A fresh course with our nbgrader_config.py and one assignment's source, released."""
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / assignment_id, course / "solutions" / assignment_id)
+    result = nbgrader(course, "generate_assignment", assignment_id, "--force")
+    assert result.returncode == 0, f"generate_assignment failed:\n{result.stdout}\n{result.stderr}"
+    return course
+
+
+def strip_solution_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if not SOLUTION_BLOCK.match(line))
+
+
+def filled_release(release_nb: Path, source_nb: Path, replace: dict[str, str] | None = None):
+    """The release notebook as a student would hand it in, answers filled in.
+
+    Each answer cell gets the instructor's solution (markers removed), or the source given for its
+    grade_id in `replace`; every other cell stays as released.
+    """
+    replace = replace or {}
+    release = nbformat.read(release_nb, as_version=4)
+    solutions = {
+        c.metadata["nbgrader"]["grade_id"]: strip_solution_markers(c.source)
+        for c in nbformat.read(source_nb, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    unknown = set(replace) - set(solutions)
+    assert not unknown, f"no answer cells with grade_id {sorted(unknown)}"
+    for cell in release.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = replace.get(grade_id, solutions[grade_id])
+    return release
+
+
+def submit(course: Path, assignment_id: str, student: str, notebook) -> None:
+    """Place a notebook where `nbgrader autograde` looks for it: submitted/<student>/<aid>/."""
+    folder = course / "submitted" / student / assignment_id
+    folder.mkdir(parents=True)
+    nbformat.write(notebook, folder / f"{assignment_id}.ipynb")
+
+
+def cell_scores(course: Path, assignment_id: str, student: str) -> dict[str, float]:
+    """grade_id -> points awarded, read from the course's gradebook (not from exit codes)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(assignment_id, student)
+        grades = [grade for notebook in submission.notebooks for grade in notebook.grades]
+        return {grade.name: grade.score for grade in grades}

@@ -1,0 +1,185 @@
+"""The nbgrader release and round trip of every assignment, through the real nbgrader CLI.
+
+- assignments/ is exactly what `nbgrader generate_assignment` makes from solutions/ today, and
+  holds no solution code or hidden-test text;
+- the unmodified release scores 0 (and the run completes), the solution handed in as a student
+  scores full marks, and a partly wrong submission scores exactly the tests it should pass;
+- feedback and export, the rest of the instructor workflow in the README, produce their files.
+"""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import re
+
+import nbformat
+import pytest
+from course import (
+    MARKERS,
+    ROOT,
+    assignment_ids,
+    cell_scores,
+    filled_release,
+    make_course,
+    nbgrader,
+    submit,
+)
+
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+
+# ------------------------------------------------------------------------ release is up to date
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_committed_release_matches_a_fresh_generate(tmp_path, assignment_id):
+    course = make_course(tmp_path, assignment_id)
+    fresh, committed = course / "assignments" / assignment_id, ROOT / "assignments" / assignment_id
+    assert committed.is_dir(), f"assignments/{assignment_id} is missing: run `make release`"
+    assert _files(fresh) == _files(committed), (
+        f"assignments/{assignment_id} has other files than a fresh release: run `make release`"
+    )
+    stale = [str(f) for f in _files(fresh) if not filecmp.cmp(fresh / f, committed / f, False)]
+    assert not stale, (
+        f"assignments/{assignment_id}: {stale} differ from a fresh release: run `make release`"
+    )
+
+
+BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", flags=re.S)
+
+
+def _lines(text: str) -> set[str]:
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_release_leaks_no_solution_or_hidden_test(assignment_id):
+    for source_nb in sorted((ROOT / "solutions" / assignment_id).glob("*.ipynb")):
+        released = (ROOT / "assignments" / assignment_id / source_nb.name).read_text()
+        assert not MARKERS.search(released), f"{source_nb.name}: nbgrader markers in the release"
+        secret, public = set(), set()
+        for cell in nbformat.read(source_nb, as_version=4).cells:
+            for block in BLOCK.finditer(cell.source):
+                secret |= _lines(block.group(2))
+            public |= _lines(BLOCK.sub("", cell.source))
+        assert secret, f"{source_nb.name} has no solution or hidden-test blocks"
+        release = nbformat.read(ROOT / "assignments" / assignment_id / source_nb.name, 4)
+        released_lines = set().union(*(_lines(c.source) for c in release.cells))
+        leaked = sorted((secret - public) & released_lines)
+        assert not leaked, f"{assignment_id}/{source_nb.name} leaks: {leaked[:5]}"
+
+
+# ------------------------------------------------------------------------ round trip
+
+# For each assignment, a typical partly wrong submission: answer cells replaced by plausible
+# mistakes, and the grade cells each mistake must fail. Every other grade cell must get full marks.
+PARTLY_WRONG = {
+    "a1_conv_arithmetic": {
+        "replace": {
+            # ignores strict: the floor formula is right, strict mode is not
+            "conv_output_size": """
+def conv_output_size(size, kernel, stride=1, pad=0, dilation=1, strict=False):
+    k_eff = dilation * (kernel - 1) + 1
+    if k_eff > size + 2 * pad:
+        raise ValueError("kernel does not fit")
+    return (size + 2 * pad - k_eff) // stride + 1
+""",
+            # forgets that strides multiply the growth of later layers
+            "receptive_field": """
+def receptive_field(layers):
+    field = 1
+    for layer in layers:
+        dilation = layer[2] if len(layer) > 2 else 1
+        field += dilation * (layer[0] - 1)
+    return field
+""",
+            # right parameter count, but MACs forget the input channels
+            "conv_params_and_macs": """
+def conv_params(in_channels, out_channels, kernel, bias=True):
+    kh, kw = as_pair(kernel)
+    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+
+
+def conv_macs(in_channels, out_channels, kernel, output_size):
+    kh, kw = as_pair(kernel)
+    h_out, w_out = as_pair(output_size)
+    return out_channels * h_out * w_out * kh * kw
+""",
+        },
+        # the table uses conv_macs, so it fails with it
+        "fails": {"test_conv_output_size_strict", "test_receptive_field", "test_conv_macs",
+                  "test_lenet5_table"},
+    },
+}  # fmt: skip
+
+
+def test_every_assignment_has_a_partly_wrong_case():
+    assert set(PARTLY_WRONG) == set(assignment_ids())
+
+
+def _points(source_nb) -> dict[str, float]:
+    nb = nbformat.read(source_nb, as_version=4)
+    meta = [c.metadata.get("nbgrader", {}) for c in nb.cells]
+    return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade")}
+
+
+@pytest.fixture(scope="module", params=assignment_ids())
+def graded_course(request, tmp_path_factory):
+    """One course per assignment with three submissions autograded in one run."""
+    aid = request.param
+    course = make_course(tmp_path_factory.mktemp(aid), aid)
+    (source_nb,) = sorted((ROOT / "solutions" / aid).glob("*.ipynb"))
+    release_nb = course / "assignments" / aid / source_nb.name
+    submit(course, aid, "untouched", nbformat.read(release_nb, as_version=4))
+    submit(course, aid, "solution", filled_release(release_nb, source_nb))
+    wrong = filled_release(release_nb, source_nb, PARTLY_WRONG[aid]["replace"])
+    submit(course, aid, "partly_wrong", wrong)
+    result = nbgrader(course, "autograde", aid, "--force")
+    log = f"{result.stdout}\n{result.stderr}"
+    return {"aid": aid, "course": course, "points": _points(source_nb), "log": log}
+
+
+def test_points_and_graded_cells(graded_course):
+    points = graded_course["points"]
+    assert sum(points.values()) >= 20 and len(points) >= 6, points
+
+
+def test_untouched_release_scores_zero(graded_course):
+    g = graded_course
+    scores = cell_scores(g["course"], g["aid"], "untouched")
+    assert scores == dict.fromkeys(g["points"], 0.0), g["log"]
+    assert (g["course"] / "autograded" / "untouched" / g["aid"]).is_dir()
+
+
+def test_solution_scores_full_marks(graded_course):
+    g = graded_course
+    assert cell_scores(g["course"], g["aid"], "solution") == g["points"], g["log"]
+
+
+def test_partly_wrong_scores_exactly_the_tests_it_passes(graded_course):
+    g = graded_course
+    fails = PARTLY_WRONG[g["aid"]]["fails"]
+    expected = {cell: 0.0 if cell in fails else pts for cell, pts in g["points"].items()}
+    assert cell_scores(g["course"], g["aid"], "partly_wrong") == expected, g["log"]
+
+
+def test_feedback_and_export(graded_course):
+    g = graded_course
+    course, aid = g["course"], g["aid"]
+    result = nbgrader(course, "generate_feedback", aid, "--force")
+    assert result.returncode == 0, result.stderr
+    for student in ("untouched", "solution", "partly_wrong"):
+        html = list((course / "feedback" / student / aid).glob("*.html"))
+        assert html, f"no feedback for {student}: {result.stderr}"
+    result = nbgrader(course, "export")
+    assert result.returncode == 0, result.stderr
+    with open(course / "grades.csv") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    total = sum(g["points"].values())
+    assert float(rows["solution"]["score"]) == total
+    assert float(rows["untouched"]["score"]) == 0
+    assert float(rows["solution"]["max_score"]) == total
