@@ -50,6 +50,8 @@ __all__ = [
     "receptive_fields",
     "same_padding",
     "total_stride",
+    "unread_positions",
+    "window_taps",
 ]
 
 
@@ -192,13 +194,12 @@ def conv_output_shape(
 
 
 def pool_output_shape(
-    input_shape: Sequence[int], kernel, stride=None, pad=0, *, strict: bool = False
+    input_shape: Sequence[int], kernel, stride=None, pad=0, dilation=1, *, strict: bool = False
 ) -> tuple[int, int, int]:
     """Output shape of a pooling layer: input_shape (C, H, W) -> (C, H', W'); channels unchanged."""
     c = _shape("input_shape", input_shape, ndim=3)[0]
-    return conv_output_shape(
-        input_shape, c, kernel, kernel if stride is None else stride, pad, strict=strict
-    )
+    stride = kernel if stride is None else stride
+    return conv_output_shape(input_shape, c, kernel, stride, pad, dilation, strict=strict)
 
 
 def same_padding(kernel: int, dilation: int = 1) -> int:
@@ -215,6 +216,41 @@ def same_padding(kernel: int, dilation: int = 1) -> int:
             f"use an odd kernel"
         )
     return (k_eff - 1) // 2
+
+
+# --------------------------------------------------------------------------------------------
+# Which input positions each output reads
+
+
+def window_taps(
+    size: int, kernel: int, stride: int = 1, pad: int = 0, dilation: int = 1
+) -> list[list[int]]:
+    """Input positions read by each output of a 1-D convolution.
+
+    size: H, kernel: K, stride: S, pad: P (zeros on each side), dilation: D.
+    returns: H' lists (H' from `conv_output_size`) of K input positions each; output i
+    reads positions i*S - P + j*D for j = 0..K-1. Positions < 0 or >= H are zero padding.
+
+    >>> window_taps(7, 3, stride=2)
+    [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    """
+    n_out = conv_output_size(size, kernel, stride, pad, dilation)
+    return [[i * stride - pad + j * dilation for j in range(kernel)] for i in range(n_out)]
+
+
+def unread_positions(
+    size: int, kernel: int, stride: int = 1, pad: int = 0, dilation: int = 1
+) -> list[int]:
+    """Real input positions (0..H-1, padding excluded) that no output reads.
+
+    They are the trailing positions the floor in the output-size formula drops, and the gaps left
+    when the stride is larger than the kernel (or the dilation leaves holes).
+
+    >>> unread_positions(8, 3, stride=2)      # (8 - 3) // 2 + 1 = 3 windows cover 0..6
+    [7]
+    """
+    read = {t for taps in window_taps(size, kernel, stride, pad, dilation) for t in taps}
+    return [x for x in range(size) if x not in read]
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +430,10 @@ class Pool:
     dilation: int = 1
     kind: str = "max"
 
+    def __post_init__(self):
+        if self.kind not in ("max", "avg"):
+            raise ValueError(f"kind must be 'max' or 'avg', got {self.kind!r}")
+
 
 @dataclass(frozen=True)
 class Linear:
@@ -447,7 +487,7 @@ def layer_table(
             kind = "pool"
             if len(shape) != 3:
                 raise ValueError(f"layers[{i}]: a Pool needs a (C, H, W) input, got {shape}")
-            out = pool_output_shape(shape, layer.kernel, layer.stride, layer.pad)
+            out = pool_output_shape(shape, layer.kernel, layer.stride, layer.pad, layer.dilation)
             params, flops = 0, pool_flops(out[0], layer.kernel, out[1:])
         elif isinstance(layer, Linear):
             kind = "fc"

@@ -173,6 +173,38 @@ def test_rectangular_kernels_and_strides():
     assert ar.conv_params(3, 8, (3, 5)) == 8 * 3 * 15 + 8
 
 
+# ------------------------------------------------------------------ which inputs each output reads
+
+
+def test_window_taps_follow_stride_pad_and_dilation():
+    assert ar.window_taps(7, 3, stride=2) == [[0, 1, 2], [2, 3, 4], [4, 5, 6]]
+    assert ar.window_taps(4, 3, pad=1) == [[-1, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4]]
+    assert ar.window_taps(7, 3, dilation=2) == [[0, 2, 4], [1, 3, 5], [2, 4, 6]]
+    assert len(ar.window_taps(227, 11, stride=4)) == ar.conv_output_size(227, 11, stride=4)
+
+
+def test_unread_positions():
+    assert ar.unread_positions(8, 3, stride=2) == [7]  # dropped by the floor
+    assert ar.unread_positions(8, 3, stride=2, pad=1) == []  # only a padding zero is dropped
+    assert ar.unread_positions(7, 1, stride=2) == [1, 3, 5]  # stride larger than the kernel
+    assert ar.unread_positions(56, 3, stride=2) == [55]  # AlexNet pool1 skips its last row
+
+
+def test_geometry_errors_come_from_the_arithmetic():
+    with pytest.raises(ValueError, match="kernel"):
+        ar.window_taps(3, 5)
+
+
+def test_pool_dilation_and_kind():
+    # a 3-wide pool at dilation 2 spans 5: 9 - 5 + 1 = 5 outputs, and a receptive field of 5
+    (row,) = ar.layer_table((1, 9, 9), [Pool(3, 1, dilation=2)])
+    assert row.output_shape == (1, 5, 5)
+    assert ar.receptive_field([Pool(3, 1, dilation=2)]) == 5
+    assert ar.pool_output_shape((4, 9, 9), 3, 1, dilation=2) == (4, 5, 5)
+    with pytest.raises(ValueError, match="kind must be 'max' or 'avg', got 'bogus'"):
+        Pool(2, kind="bogus")
+
+
 # ------------------------------------------------------------------ errors name the argument
 
 

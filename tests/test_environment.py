@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -94,3 +98,17 @@ def test_installed_versions_are_the_pinned_ones(name):
     from importlib.metadata import version
 
     assert version(name).split("+")[0] == constraints()[name]
+
+
+@pytest.mark.skipif(
+    Path(sys.prefix) != ROOT / ".venv", reason="runs in the venv that the Makefile builds"
+)
+def test_make_considers_its_venv_current():
+    # `make -q` exits 0 when the target is up to date: re-running `make test` or `make lab` with
+    # unchanged pins goes straight to the work. The stamp's name carries the pins' hash.
+    result = subprocess.run(["make", "-q", "env"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, "the venv's stamp does not match constraints.txt/pyproject.toml"
+    digest = hashlib.sha256(
+        (ROOT / "constraints.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()[:16]
+    assert (ROOT / ".venv" / f".installed-{digest}").exists()
