@@ -56,21 +56,46 @@ def _lines(text: str) -> set[str]:
     return {line.strip() for line in text.splitlines() if line.strip()}
 
 
+def secret_lines(source) -> set[str]:
+    """Lines that only solution and hidden-test blocks of a source notebook hold."""
+    secret, public = set(), set()
+    for cell in source.cells:
+        for block in BLOCK.finditer(cell.source):
+            secret |= _lines(block.group(2))
+        public |= _lines(BLOCK.sub("", cell.source))
+    return secret - public
+
+
+def leaks(source, release) -> list[str]:
+    """Secret lines of `source` (and nbgrader markers) that appear in `release`."""
+    released = set().union(*(_lines(c.source) for c in release.cells))
+    markers = [line for line in released if MARKERS.search(line)]
+    return sorted(markers + list(secret_lines(source) & released))
+
+
 @pytest.mark.parametrize("assignment_id", assignment_ids())
 def test_release_leaks_no_solution_or_hidden_test(assignment_id):
     for source_nb in sorted((ROOT / "solutions" / assignment_id).glob("*.ipynb")):
-        released = (ROOT / "assignments" / assignment_id / source_nb.name).read_text()
-        assert not MARKERS.search(released), f"{source_nb.name}: nbgrader markers in the release"
-        secret, public = set(), set()
-        for cell in nbformat.read(source_nb, as_version=4).cells:
-            for block in BLOCK.finditer(cell.source):
-                secret |= _lines(block.group(2))
-            public |= _lines(BLOCK.sub("", cell.source))
-        assert secret, f"{source_nb.name} has no solution or hidden-test blocks"
+        source = nbformat.read(source_nb, as_version=4)
+        assert secret_lines(source), f"{source_nb.name} has no solution or hidden-test blocks"
         release = nbformat.read(ROOT / "assignments" / assignment_id / source_nb.name, 4)
-        released_lines = set().union(*(_lines(c.source) for c in release.cells))
-        leaked = sorted((secret - public) & released_lines)
-        assert not leaked, f"{assignment_id}/{source_nb.name} leaks: {leaked[:5]}"
+        found = leaks(source, release)
+        assert not found, f"{assignment_id}/{source_nb.name} leaks: {found[:5]}"
+
+
+def test_leak_check_catches_planted_solution_and_hidden_test():
+    aid = assignment_ids()[0]
+    (source_nb,) = sorted((ROOT / "solutions" / aid).glob("*.ipynb"))
+    source = nbformat.read(source_nb, as_version=4)
+    release = nbformat.read(ROOT / "assignments" / aid / source_nb.name, 4)
+    assert leaks(source, release) == []
+    solution = next(c for c in source.cells if "### BEGIN SOLUTION" in c.source)
+    hidden = next(c for c in source.cells if "### BEGIN HIDDEN TESTS" in c.source)
+    secret = secret_lines(source)
+    planted_solution = next(iter(_lines(BLOCK.search(solution.source).group(2)) & secret))
+    planted_test = next(iter(_lines(BLOCK.search(hidden.source).group(2)) & secret))
+    release.cells[-1].source += f"\n{planted_solution}\n    {planted_test}"
+    assert leaks(source, release) == sorted([planted_solution, planted_test])
 
 
 # ------------------------------------------------------------------------ round trip
