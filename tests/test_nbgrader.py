@@ -113,6 +113,13 @@ def conv_output_size(size, kernel, stride=1, pad=0, dilation=1, strict=False):
         raise ValueError("kernel does not fit")
     return (size + 2 * pad - k_eff) // stride + 1
 """,
+            # ignores dilation: passes every visible check, fails the hidden ones
+            "same_padding": """
+def same_padding(kernel, dilation=1):
+    if kernel % 2 == 0:
+        raise ValueError("even kernel")
+    return (kernel - 1) // 2
+""",
             # forgets that strides multiply the growth of later layers
             "receptive_field": """
 def receptive_field(layers):
@@ -136,8 +143,8 @@ def conv_macs(in_channels, out_channels, kernel, output_size):
 """,
         },
         # the table uses conv_macs, so it fails with it
-        "fails": {"test_conv_output_size_strict", "test_receptive_field", "test_conv_macs",
-                  "test_lenet5_table"},
+        "fails": {"test_conv_output_size_strict", "test_same_padding", "test_receptive_field",
+                  "test_conv_macs", "test_lenet5_table"},
     },
 }  # fmt: skip
 
