@@ -215,3 +215,17 @@ def test_feedback_and_export(graded_course):
     assert float(rows["solution"]["score"]) == total
     assert float(rows["untouched"]["score"]) == 0
     assert float(rows["solution"]["max_score"]) == total
+
+
+def test_validate_tells_a_student_whether_the_visible_tests_pass(graded_course):
+    # What the lab's Validate button runs: the solution passes, the untouched release does not.
+    g = graded_course
+    course, aid = g["course"], g["aid"]
+    solved = course / "submitted" / "solution" / aid / f"{aid}.ipynb"
+    untouched = course / "submitted" / "untouched" / aid / f"{aid}.ipynb"
+    assert (
+        "Success! Your notebook passes all the tests."
+        in nbgrader(course, "validate", str(solved)).stdout
+    )
+    result = nbgrader(course, "validate", str(untouched))
+    assert "NotImplementedError" in result.stdout and "Success" not in result.stdout
