@@ -305,3 +305,10 @@ def test_conv_params_match_torch(c_in, c_out, kh, kw, bias):
     assert ar.conv_params(c_in, c_out, (kh, kw), bias=bias) == sum(
         p.numel() for p in layer.parameters()
     )
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(ar, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 8 and result.failed == 0
