@@ -472,10 +472,12 @@ def layer_table(
     counts: dict[str, int] = {}
     rows = []
     for i, layer in enumerate(layers):
+        if isinstance(layer, Conv | Pool) and len(shape) != 3:
+            raise ValueError(
+                f"layers[{i}]: a {type(layer).__name__} needs a (C, H, W) input, got {shape}"
+            )
         if isinstance(layer, Conv):
             kind = "conv"
-            if len(shape) != 3:
-                raise ValueError(f"layers[{i}]: a Conv needs a (C, H, W) input, got {shape}")
             out = conv_output_shape(
                 shape, layer.out_channels, layer.kernel, layer.stride, layer.pad, layer.dilation
             )
@@ -485,8 +487,6 @@ def layer_table(
             flops = conv_macs(shape[0], layer.out_channels, layer.kernel, out[1:], layer.groups)
         elif isinstance(layer, Pool):
             kind = "pool"
-            if len(shape) != 3:
-                raise ValueError(f"layers[{i}]: a Pool needs a (C, H, W) input, got {shape}")
             out = pool_output_shape(shape, layer.kernel, layer.stride, layer.pad, layer.dilation)
             params, flops = 0, pool_flops(out[0], layer.kernel, out[1:])
         elif isinstance(layer, Linear):
