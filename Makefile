@@ -18,13 +18,15 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help env lab test lint release clean
+.PHONY: help env lab test lint release bench grade clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
 	@echo "make test     set up .venv if needed, then ruff and every test (notebooks and nbgrader included)"
 	@echo "make lint     ruff check on cnnlib/ and tests/"
 	@echo "make release  regenerate assignments/ from solutions/ with nbgrader (instructors)"
+	@echo "make bench    speed comparisons (NumPy conv vs PyTorch, training throughput), printed as ratios"
+	@echo "make grade ASSIGNMENT=a1_conv_arithmetic SUBMISSIONS=dir  grade a class safely (instructors)"
 	@echo "make clean    remove .venv and nbgrader's working folders"
 
 env: $(STAMP)
@@ -51,6 +53,16 @@ release: $(STAMP)
 	  echo "nbgrader generate_assignment $$a"; \
 	  $(BIN)/nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; \
 	done
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python "$$f" || exit 1; done
+
+ASSIGNMENT ?=
+SUBMISSIONS ?=
+GRADE_ARGS ?=
+grade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<id> SUBMISSIONS=<dir or zip> [GRADE_ARGS='--workers 2 --out dir']"; exit 2; }
+	$(BIN)/python -m cnnlib grade "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)" $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) gradebook.db submitted autograded feedback downloaded release grades.csv

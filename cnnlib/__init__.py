@@ -1,7 +1,10 @@
 """cnnlib: the reference code of the CNN course.
 
-`cnnlib.arithmetic` holds the shape and cost arithmetic of conv nets, and `cnnlib.grading` the
-checks that autograded notebooks call.
+`cnnlib.arithmetic` holds the shape and cost arithmetic of conv nets, `cnnlib.numpy` the NumPy
+reference layers, `cnnlib.torch` their PyTorch counterparts and the case-study models, `cnnlib.data`
+the datasets, `cnnlib.viz` the lecture figures and `cnnlib.grading` the autograding checks.
+`cnnlib.summary(model, input_shape)` is `cnnlib.torch.summary`, importable without loading torch
+until it is first used.
 """
 
 import os
@@ -16,3 +19,12 @@ def quick_mode() -> bool:
     notebook by hand gets the full experiment. The same code runs in both modes, only sizes change.
     """
     return os.environ.get("CNNLIB_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def __getattr__(name: str):
+    # `cnnlib.summary` without importing torch on `import cnnlib`.
+    if name == "summary":
+        from cnnlib.torch.summary import summary
+
+        return summary
+    raise AttributeError(f"module 'cnnlib' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.activations (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.batchnorm (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.conv (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.dropout (being written)."""
+
+__all__: list[str] = []

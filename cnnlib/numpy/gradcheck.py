@@ -1,0 +1,3 @@
+"""cnnlib.numpy.gradcheck (being written)."""
+
+__all__: list[str] = []

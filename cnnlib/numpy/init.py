@@ -1,0 +1,3 @@
+"""cnnlib.numpy.init (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.layers (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.losses (being written)."""
+
+__all__: list[str] = []

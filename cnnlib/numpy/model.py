@@ -1,0 +1,3 @@
+"""cnnlib.numpy.model (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.optim (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.numpy.pool (being written)."""
+
+__all__: list[str] = []

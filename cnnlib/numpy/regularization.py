@@ -1,0 +1,3 @@
+"""cnnlib.numpy.regularization (being written)."""
+
+__all__: list[str] = []

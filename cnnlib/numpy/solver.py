@@ -1,0 +1,3 @@
+"""cnnlib.numpy.solver (being written)."""
+
+__all__: list[str] = []

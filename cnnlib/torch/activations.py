@@ -1,0 +1,3 @@
+"""cnnlib.torch.activations (being written)."""
+
+__all__: list[str] = []

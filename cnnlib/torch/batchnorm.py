@@ -1,0 +1,3 @@
+"""cnnlib.torch.batchnorm (being written)."""
+
+__all__: list[str] = []

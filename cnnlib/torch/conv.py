@@ -1,0 +1,3 @@
+"""cnnlib.torch.conv (being written)."""
+
+__all__: list[str] = []

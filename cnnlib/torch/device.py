@@ -1,0 +1,3 @@
+"""cnnlib.torch.device (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.torch.dropout (being written)."""
+
+__all__: list[str] = []

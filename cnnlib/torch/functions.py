@@ -1,0 +1,3 @@
+"""cnnlib.torch.functions (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.torch.layers (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cnnlib.torch.losses (being written)."""
+
+__all__: list[str] = []

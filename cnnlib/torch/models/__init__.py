@@ -1,0 +1,1 @@
+"""cnnlib.torch.models: the case-study architectures (being written)."""

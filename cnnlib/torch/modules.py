@@ -1,0 +1,3 @@
+"""cnnlib.torch.modules (being written)."""
+
+__all__: list[str] = []

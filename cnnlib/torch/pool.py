@@ -1,0 +1,3 @@
+"""cnnlib.torch.pool (being written)."""
+
+__all__: list[str] = []

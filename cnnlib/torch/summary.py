@@ -1,0 +1,3 @@
+"""cnnlib.torch.summary (being written)."""
+
+__all__: list[str] = []

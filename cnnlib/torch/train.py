@@ -1,0 +1,3 @@
+"""cnnlib.torch.train (being written)."""
+
+__all__: list[str] = []
