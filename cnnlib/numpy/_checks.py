@@ -15,8 +15,11 @@ __all__ = [
     "check_labels",
     "check_length",
     "check_ndim",
+    "check_number",
     "check_positive_int",
     "check_probability",
+    "check_shape",
+    "check_window_fits",
 ]
 
 
@@ -105,3 +108,52 @@ def check_labels(name: str, y, num_samples: int, num_classes: int) -> None:
             f"{int(y.min())} to {int(y.max())}"
         )
 
+
+
+def check_number(
+    name: str, value, minimum: float | None = None, maximum: float | None = None,
+    strict_minimum: bool = False,
+) -> float:
+    """`value` as a float, if it is a real number in [minimum, maximum] (or (minimum, maximum]
+    with `strict_minimum`); either bound may be None. TypeError/ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
+    value = float(value)
+    too_low = minimum is not None and (
+        value <= minimum if strict_minimum else value < minimum
+    )
+    too_high = maximum is not None and value > maximum
+    if too_low or too_high or value != value:  # value != value: NaN
+        low = "-inf" if minimum is None else f"{minimum:g}"
+        high = "inf" if maximum is None else f"{maximum:g}"
+        bracket = "(" if strict_minimum or minimum is None else "["
+        close = ")" if maximum is None else "]"
+        raise ValueError(f"{name} must be in {bracket}{low}, {high}{close}, got {value}")
+    return value
+
+
+def check_shape(name: str, x, shape: tuple, of_what: str) -> None:
+    """Raise unless `x` has exactly `shape` (e.g. dout must match the forward's output)."""
+    got = tuple(getattr(x, "shape", ()))
+    if not hasattr(x, "shape") or got != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} to match {of_what}, "
+                         f"got {describe(x)}")
+
+
+def check_window_fits(
+    name: str, span: tuple[int, int], size: tuple[int, int], pad: tuple[int, int]
+) -> None:
+    """Raise unless a sliding window spanning `span` (rows, columns) fits the padded input.
+
+    span: the window's extent, dilation included (a 3x3 kernel with dilation 2 spans 5x5);
+    size: the input's (H, W); pad: zeros added on each side. `name` is the argument that set the
+    window (`w` for a conv kernel, `size` for a pooling window).
+    """
+    padded = (size[0] + 2 * pad[0], size[1] + 2 * pad[1])
+    if span[0] > padded[0] or span[1] > padded[1]:
+        raise ValueError(
+            f"{name}: the window spans {span[0]}x{span[1]} input positions but the padded input "
+            f"is only {padded[0]}x{padded[1]} (H, W = {size[0]}, {size[1]} with pad={pad}); "
+            f"wanted a window of at most {padded[0]}x{padded[1]}: use a smaller {name} "
+            f"or more padding"
+        )

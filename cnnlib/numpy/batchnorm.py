@@ -1,3 +1,212 @@
-"""cnnlib.numpy.batchnorm (being written)."""
+"""Batch normalisation (Ioffe & Szegedy, 2015): normalise each feature over the batch, then let the
+network scale and shift it back.
 
-__all__: list[str] = []
+Training, per feature d of a batch x (N, D)::
+
+    mu = mean of x[:, d],   var = mean of (x[:, d] - mu)²   (biased: divides by N)
+    x_hat = (x - mu) / sqrt(var + eps)
+    out = gamma * x_hat + beta
+
+gamma = sqrt(var + eps) and beta = mu undo the normalisation exactly, so the layer can represent
+the identity: normalising costs the network nothing it cannot learn back.
+
+At test time one example must not depend on the others in its batch, so the layer uses running
+averages of the batch statistics collected during training, kept in a `state` dict::
+
+    running = momentum * running + (1 - momentum) * batch_statistic
+
+Here `momentum` is the weight of the *old* value (0.9 keeps 90 % of it), as in the course notes.
+PyTorch's `momentum` is the weight of the *new* value, so ours corresponds to torch's
+``1 - momentum``: our default 0.9 is torch's default 0.1. As in PyTorch, the running variance is
+updated with the unbiased batch variance (divides by N - 1) while the batch itself is normalised
+with the biased one, so the running statistics match torch.nn.functional.batch_norm exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import numpy as np
+
+from ._checks import (
+    check_float_array,
+    check_length,
+    check_ndim,
+    check_number,
+    check_shape,
+    describe,
+)
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_backward_naive",
+    "batchnorm_forward",
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
+]
+
+
+def _running_statistics(state, num_features: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """state's running mean and variance (D,), created as zeros / ones when missing."""
+    if not isinstance(state, MutableMapping):
+        raise TypeError(
+            "state must be a dict holding 'running_mean' and 'running_var' (pass {} to start), "
+            f"got {describe(state)}"
+        )
+    if "running_mean" not in state:
+        state["running_mean"] = np.zeros(num_features, dtype=dtype)
+    if "running_var" not in state:
+        state["running_var"] = np.ones(num_features, dtype=dtype)
+    for key in ("running_mean", "running_var"):
+        check_length(f"state[{key!r}]", state[key], num_features, f"x's {num_features} features")
+    return state["running_mean"], state["running_var"]
+
+
+def batchnorm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    state: MutableMapping,
+    train: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+):
+    """Batch normalisation of x (N, D), one mean and variance per feature (column).
+
+    gamma, beta: (D,) learnt scale and shift.
+    state: dict with 'running_mean' and 'running_var' (D,); missing entries are created as
+        zeros / ones. In train mode the two arrays are updated *in place* (so any reference to
+        them sees the new values); in test mode they are only read.
+    train: normalise with this batch's statistics (True) or with the running ones (False).
+    momentum: weight of the old running value (torch's momentum is 1 - this); in [0, 1].
+    eps: added to the variance before the square root; > 0.
+    Returns out (N, D) and the cache for batchnorm_backward.
+    """
+    check_ndim("x", x, 2, "(N, D)")
+    for name, array in (("x", x), ("gamma", gamma), ("beta", beta)):
+        check_float_array(name, array)
+    num_features = x.shape[1]
+    check_length("gamma", gamma, num_features, f"x's {num_features} features")
+    check_length("beta", beta, num_features, f"x's {num_features} features")
+    momentum = check_number("momentum", momentum, 0.0, 1.0)
+    eps = check_number("eps", eps, 0.0, strict_minimum=True)
+    running_mean, running_var = _running_statistics(state, num_features, x.dtype)
+
+    if train:
+        num_examples = x.shape[0]
+        if num_examples < 2:
+            raise ValueError(
+                f"x must hold at least 2 values per feature to estimate a variance in train "
+                f"mode, got shape {tuple(x.shape)}"
+            )
+        mean = x.mean(axis=0)
+        var = x.var(axis=0)  # biased (divides by N): the batch is normalised with this one
+        unbiased_var = var * (num_examples / (num_examples - 1))
+        running_mean[...] = momentum * running_mean + (1 - momentum) * mean
+        running_var[...] = momentum * running_var + (1 - momentum) * unbiased_var
+    else:
+        mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)
+
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    out = gamma * x_hat + beta
+    return out, (x_hat, gamma, inv_std, bool(train))
+
+
+def batchnorm_backward(dout: np.ndarray, cache):
+    """Gradients of batch normalisation, in one vectorised expression.
+
+    dout: (N, D). Returns dx (N, D), dgamma (D,), dbeta (D,).
+
+    In train mode mu and var depend on every x, so the gradient has two correction terms
+    (derive it from batchnorm_backward_naive's graph, or see Ioffe & Szegedy, sec. 3)::
+
+        dx = gamma * inv_std / N * (N * dout - sum(dout) - x_hat * sum(dout * x_hat))
+
+    The bracket removes from dout its mean and its component along x_hat: shifting every x or
+    scaling every (x - mu) leaves x_hat unchanged, so those directions get no gradient.
+    In test mode the statistics are constants and dx = gamma * inv_std * dout.
+    """
+    x_hat, gamma, inv_std, train = cache
+    check_shape("dout", dout, x_hat.shape, f"the layer's output {x_hat.shape}")
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    if not train:
+        return dout * (gamma * inv_std), dgamma, dbeta
+    num_examples = dout.shape[0]
+    dx = (gamma * inv_std / num_examples) * (num_examples * dout - dbeta - x_hat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_naive(dout: np.ndarray, cache):
+    """The same gradients, walking the computational graph backwards one node at a time.
+
+    Forward graph (train mode), per feature:
+        centred = x - mu;  var = mean(centred²);  inv_std = 1/sqrt(var + eps)
+        x_hat = centred * inv_std;  out = gamma * x_hat + beta
+    Slower and longer than batchnorm_backward, kept because each line is one chain-rule step.
+    """
+    x_hat, gamma, inv_std, train = cache
+    check_shape("dout", dout, x_hat.shape, f"the layer's output {x_hat.shape}")
+    num_examples = dout.shape[0]
+    dbeta = dout.sum(axis=0)                              # out = ... + beta
+    dgamma = (dout * x_hat).sum(axis=0)                   # out = gamma * x_hat + ...
+    dx_hat = dout * gamma
+    if not train:
+        return dx_hat * inv_std, dgamma, dbeta
+    centred = x_hat / inv_std                             # recover x - mu from the cache
+    dinv_std = (dx_hat * centred).sum(axis=0)             # x_hat = centred * inv_std
+    dcentred = dx_hat * inv_std
+    dvar = dinv_std * (-0.5) * inv_std**3                 # inv_std = (var + eps) ** -1/2
+    dcentred += dvar * 2 * centred / num_examples         # var = mean(centred²)
+    dmean = -dcentred.sum(axis=0)                         # centred = x - mu
+    dx = dcentred + dmean / num_examples                  # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N*H*W, C): every pixel of every image is one example of C features."""
+    num_channels = x.shape[1]
+    return x.transpose(0, 2, 3, 1).reshape(-1, num_channels)
+
+
+def _channels_first(rows: np.ndarray, shape: tuple) -> np.ndarray:
+    """Inverse of _channels_last for an (N, C, H, W) shape."""
+    n, c, h, w = shape
+    return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+def spatial_batchnorm_forward(
+    x: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    state: MutableMapping,
+    train: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+):
+    """Batch normalisation for conv activations x (N, C, H, W): one mean and variance per
+    channel, over the N*H*W values of that channel (a feature map shares its statistics, as it
+    shares its filter). gamma, beta, running statistics: (C,). Same arguments as
+    batchnorm_forward, which does the work on x reshaped to (N*H*W, C).
+    Returns out (N, C, H, W) and the cache for spatial_batchnorm_backward.
+    """
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    n, _, h, w = x.shape
+    if train and n * h * w < 2:
+        raise ValueError(
+            f"x must hold at least 2 values per channel (N*H*W >= 2) to estimate a variance in "
+            f"train mode, got shape {tuple(x.shape)}"
+        )
+    out_rows, cache = batchnorm_forward(
+        _channels_last(x), gamma, beta, state, train=train, momentum=momentum, eps=eps
+    )
+    return np.ascontiguousarray(_channels_first(out_rows, x.shape)), (cache, x.shape)
+
+
+def spatial_batchnorm_backward(dout: np.ndarray, cache):
+    """dout (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    cache_2d, shape = cache
+    check_shape("dout", dout, shape, f"the layer's output {shape}")
+    dx_rows, dgamma, dbeta = batchnorm_backward(_channels_last(dout), cache_2d)
+    return np.ascontiguousarray(_channels_first(dx_rows, shape)), dgamma, dbeta

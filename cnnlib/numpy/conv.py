@@ -1,3 +1,537 @@
-"""cnnlib.numpy.conv (being written)."""
+"""The convolutional layer in NumPy: the lecture's loops, and im2col with BLAS matrix products.
 
-__all__: list[str] = []
+Shapes, with K_eff = dilation*(K - 1) + 1 (the span of a dilated kernel)::
+
+    x: (N, C, H, W)     w: (F, C, KH, KW)     b: (F,)
+    out: (N, F, H', W'),   H' = (H + 2*pad - KH_eff) // stride + 1   (W' alike)
+
+    out[n, f, i, j] = b[f] + sum over c, p, q of
+                      w[f, c, p, q] * x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+stride (SH, SW), pad and dilation (DH, DW) are each an int or an (along H, along W) pair, and the
+output size is cnnlib.arithmetic.conv_output_size (the floor formula, as PyTorch). Like
+torch.nn.functional.conv2d this is strictly a cross-correlation: the kernel is not flipped.
+
+Two implementations compute the same numbers:
+
+- ``conv_forward_naive`` / ``conv_backward_naive`` loop over every output position, as the
+  lecture writes the formula; they are for reading (and for testing the fast ones).
+- ``conv_forward`` / ``conv_backward`` gather every receptive field into one column of a matrix
+  (``im2col``), so that the layer becomes a matrix product ``w.reshape(F, -1) @ cols`` done by
+  BLAS; the backward pass is two more matrix products and ``col2im``, which adds each column's
+  gradient back onto the pixels it was copied from.
+
+The fast pair works through the batch a few images at a time (about ``_BLOCK_COLUMNS`` output
+positions per block) rather than building one column matrix for the whole batch: a block's
+columns (a few MiB) stay in the CPU's caches while they are built, multiplied and scattered
+back, instead of streaming a matrix KH*KW times the size of x through main memory. For the same
+reason the backward pass rebuilds the columns from x_padded instead of keeping them from the
+forward pass. Both choices were measured (benchmarks/bench_conv.py's layer, one thread): one
+whole-batch product was slower, and keeping the columns made forward + backward about 1.4x
+slower than rebuilding them.
+
+Dtype is preserved: float32 in gives float32 out and float32 gradients (the speed path),
+float64 gives float64 (gradient checks). Mixed inputs are computed in the wider type, and each
+gradient is returned in the dtype of the array it belongs to.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from cnnlib.arithmetic import conv_output_size
+
+from ._checks import (
+    as_pair,
+    check_float_array,
+    check_length,
+    check_ndim,
+    check_shape,
+    check_window_fits,
+    describe,
+)
+
+__all__ = [
+    "ConvCache",
+    "col2im",
+    "conv_backward",
+    "conv_backward_naive",
+    "conv_forward",
+    "conv_forward_naive",
+    "im2col",
+    "window_view",
+]
+
+# Output positions per block in the fast path: 4096 columns of C*KH*KW float32 numbers are a few
+# MiB (4.5 MiB for C=32, 3x3), which stay in the CPU's caches. Much smaller blocks make BLAS
+# multiply thin matrices (slow with several threads), much larger ones spill to main memory.
+_BLOCK_COLUMNS = 4096
+
+
+class ConvCache(NamedTuple):
+    """What the backward pass needs: the forward's inputs, x padded, and the geometry."""
+
+    x: np.ndarray  # (N, C, H, W), as given
+    w: np.ndarray  # (F, C, KH, KW)
+    b: np.ndarray  # (F,)
+    x_padded: np.ndarray  # (N, C, H + 2*PH, W + 2*PW) in the computation's dtype
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    dilation: tuple[int, int]
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry shared by every function here
+
+
+def _span(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
+    """Rows and columns a dilated kernel covers: K_eff = D*(K - 1) + 1 along each axis."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+
+
+def _output_size(size, kernel, stride, pad, dilation) -> tuple[int, int]:
+    """(H', W') by cnnlib.arithmetic's floor formula; every argument an (H, W) pair."""
+    return tuple(
+        conv_output_size(size[a], kernel[a], stride[a], pad[a], dilation[a]) for a in (0, 1)
+    )
+
+
+def _geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
+    """Check stride/pad/dilation and that the (dilated) kernel fits; return pairs and (H', W')."""
+    stride = as_pair("stride", stride)
+    pad = as_pair("pad", pad, minimum=0)
+    dilation = as_pair("dilation", dilation)
+    size = tuple(x_shape[2:])
+    check_window_fits(kernel_name, _span(kernel, dilation), size, pad)
+    return stride, pad, dilation, _output_size(size, kernel, stride, pad, dilation)
+
+
+def _check_layer(x, w, b) -> None:
+    """The layer's arrays: x (N, C, H, W), w (F, C, KH, KW), b (F,), all floating point."""
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    check_ndim("w", w, 4, "(F, C, KH, KW)")
+    for name, array in (("x", x), ("w", w), ("b", b)):
+        check_float_array(name, array)
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"w must have shape (F, {x.shape[1]}, KH, KW) to match the {x.shape[1]} channels of "
+            f"x {tuple(x.shape)}, got {describe(w)}"
+        )
+    check_length("b", b, w.shape[0], f"the {w.shape[0]} filters of w")
+
+
+def _pad(x: np.ndarray, pad: tuple[int, int], dtype, value=0.0) -> np.ndarray:
+    """x (N, C, H, W) with pad[0] rows above and below, pad[1] columns left and right: a copy."""
+    (pad_h, pad_w), (n, c, h, w) = pad, x.shape
+    x_padded = np.full((n, c, h + 2 * pad_h, w + 2 * pad_w), value, dtype=dtype)
+    x_padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w] = x
+    return x_padded
+
+
+def _crop(x_padded: np.ndarray, pad: tuple[int, int], shape) -> np.ndarray:
+    """The inverse of _pad: the (N, C, H, W) = shape interior of x_padded, contiguous."""
+    (pad_h, pad_w), (h, w) = pad, shape[2:]
+    return np.ascontiguousarray(x_padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w])
+
+
+def _tap(x_padded, p, q, out_size, stride, dilation):
+    """Kernel tap (p, q) of every window at once: a strided view (..., H', W'), no copy.
+
+    Entry [..., i, j] is x_padded[..., i*SH + p*DH, j*SW + q*DW], the input that kernel weight
+    (p, q) meets at output (i, j). Basic slicing, so the view can be written through (col2im).
+    """
+    top, left = p * dilation[0], q * dilation[1]
+    return x_padded[
+        ...,
+        top : top + (out_size[0] - 1) * stride[0] + 1 : stride[0],
+        left : left + (out_size[1] - 1) * stride[1] + 1 : stride[1],
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# The building blocks: a window view, im2col and col2im
+
+
+def window_view(x_padded: np.ndarray, kernel, stride=1, dilation=1) -> np.ndarray:
+    """Every receptive field of x_padded as one read-only strided view, without copying.
+
+    x_padded: (N, C, Hp, Wp), already padded. kernel, stride, dilation: int or (H, W) pair.
+    Returns windows: (N, C, H', W', KH, KW) with H' = (Hp - KH_eff) // SH + 1, where
+
+        windows[n, c, i, j, p, q] = x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+    Only the strides change: moving one step along i moves SH rows of x_padded, one step along p
+    moves DH rows. Overlapping windows share memory, which is why the view is read-only (writing
+    through it would write one pixel several times); make a copy to modify it.
+    """
+    check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
+    kernel = as_pair("kernel", kernel)
+    stride, _, dilation, out_size = _geometry(
+        x_padded.shape, kernel, stride, 0, dilation, "kernel"
+    )
+    step_n, step_c, step_h, step_w = x_padded.strides
+    return np.lib.stride_tricks.as_strided(
+        x_padded,
+        shape=(*x_padded.shape[:2], *out_size, *kernel),
+        strides=(
+            step_n, step_c,
+            step_h * stride[0], step_w * stride[1],
+            step_h * dilation[0], step_w * dilation[1],
+        ),
+        writeable=False,
+    )
+
+
+def _im2col_padded(x_padded, kernel, stride, dilation, out_size, out=None):
+    """im2col of an already padded x (N, C, Hp, Wp): cols (C*KH*KW, N*H'*W').
+
+    One strided copy per kernel tap (p, q), each moving every channel and image at once, into
+    a (C, KH, KW, N, H', W') buffer (`out`, if given, is reused), viewed as a matrix.
+    """
+    n, c = x_padded.shape[:2]
+    (kernel_h, kernel_w), (out_h, out_w) = kernel, out_size
+    if out is None:
+        out = np.empty((c, kernel_h, kernel_w, n, out_h, out_w), dtype=x_padded.dtype)
+    by_channel = x_padded.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp): a view
+    for p in range(kernel_h):
+        for q in range(kernel_w):
+            out[:, p, q] = _tap(by_channel, p, q, out_size, stride, dilation)
+    return out.reshape(c * kernel_h * kernel_w, n * out_h * out_w)
+
+
+def _col2im_add(cols, x_padded, kernel, stride, dilation, out_size) -> None:
+    """The adjoint of _im2col_padded: add cols (C*KH*KW, N*H'*W') onto x_padded in place.
+
+    Tap (p, q)'s rows go back where they were copied from. Within one tap no two outputs read
+    the same pixel, so a slice-add is exact; pixels shared by overlapping windows collect the
+    sum over the taps that read them.
+    """
+    n, c = x_padded.shape[:2]
+    cols = cols.reshape(c, *kernel, n, *out_size)
+    by_channel = x_padded.transpose(1, 0, 2, 3)
+    for p in range(kernel[0]):
+        for q in range(kernel[1]):
+            tap = _tap(by_channel, p, q, out_size, stride, dilation)
+            tap += cols[:, p, q]
+
+
+def im2col(x: np.ndarray, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
+    """Each receptive field of x as one column of a matrix.
+
+    x: (N, C, H, W); kernel (KH, KW), stride, pad, dilation: int or (H, W) pair.
+    Returns cols: (C*KH*KW, N*H'*W'), H' and W' from cnnlib.arithmetic.conv_output_size, with
+
+        cols[c*KH*KW + p*KW + q, n*H'*W' + i*W' + j] = x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+    Rows run over (channel, kernel row, kernel column), the order of w.reshape(F, -1), so
+    ``w.reshape(F, -1) @ cols`` is the convolution as an (F, N*H'*W') matrix; columns run over
+    (image, output row, output column). Each input pixel appears in up to KH*KW columns.
+    """
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    kernel = as_pair("kernel", kernel)
+    stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
+    x_padded = _pad(x, pad, x.dtype)
+    return _im2col_padded(x_padded, kernel, stride, dilation, out_size)
+
+
+def col2im(cols: np.ndarray, x_shape, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
+    """Fold columns back onto the image, adding where windows overlap: the adjoint of im2col.
+
+    cols: (C*KH*KW, N*H'*W') in im2col's layout; x_shape: (N, C, H, W), the shape im2col read.
+    Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
+    (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    n, c = x_shape[:2]
+    kernel = as_pair("kernel", kernel)
+    stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
+    rows = c * kernel[0] * kernel[1]
+    check_shape("cols", cols, (rows, n * out_size[0] * out_size[1]),
+                "im2col's layout (C*KH*KW, N*H'*W')")
+    padded_shape = (n, c, x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
+    dx_padded = np.zeros(padded_shape, dtype=cols.dtype)
+    _col2im_add(cols, dx_padded, kernel, stride, dilation, out_size)
+    return _crop(dx_padded, pad, x_shape)
+
+
+# --------------------------------------------------------------------------------------------
+# The lecture's loops
+
+
+def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0,
+                       dilation=1):
+    """Convolution as the lecture writes it: one dot product per output position.
+
+    x: (N, C, H, W); w: (F, C, KH, KW); b: (F,); stride, pad, dilation: int or (H, W) pair.
+    Returns out: (N, F, H', W') and a ConvCache for conv_backward_naive (or conv_backward).
+
+    Four loops (image n, filter f, output row i, output column j); the window under output
+    (i, j) is a (C, KH, KW) block of x_padded starting at row i*SH, column j*SW, with taps DH
+    rows and DW columns apart, and out[n, f, i, j] = sum(window * w[f]) + b[f].
+    """
+    _check_layer(x, w, b)
+    kernel = w.shape[2:]
+    stride, pad, dilation, (out_h, out_w) = _geometry(
+        x.shape, kernel, stride, pad, dilation, "w"
+    )
+    dtype = np.result_type(x, w, b)
+    span_h, span_w = _span(kernel, dilation)
+    x_padded = _pad(x, pad, dtype)
+    num_images, num_filters = x.shape[0], w.shape[0]
+    out = np.zeros((num_images, num_filters, out_h, out_w), dtype=dtype)
+    for n in range(num_images):
+        for f in range(num_filters):
+            for i in range(out_h):
+                for j in range(out_w):
+                    top, left = i * stride[0], j * stride[1]
+                    window = x_padded[
+                        n, :,
+                        top : top + span_h : dilation[0],
+                        left : left + span_w : dilation[1],
+                    ]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+
+
+def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
+    """dout must be a float array shaped like the forward's output; return (H', W')."""
+    check_float_array("dout", dout)
+    kernel = cache.w.shape[2:]
+    out_size = _output_size(cache.x.shape[2:], kernel, cache.stride, cache.pad, cache.dilation)
+    expected = (cache.x.shape[0], cache.w.shape[0], *out_size)
+    check_shape("dout", dout, expected, "the layer's output (N, F, H', W')")
+    return out_size
+
+
+def conv_backward_naive(dout: np.ndarray, cache: ConvCache):
+    """Gradients of the convolution, written as the lecture derives them.
+
+    dout: (N, F, H', W'); cache from conv_forward_naive or conv_forward.
+    Returns dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+
+    Each formula below is a loop over the entries of one gradient, with the sum of that
+    entry's chain rule as one vectorised product, like the forward's loops:
+
+    - db[f] = sum of dout[:, f]: the bias is added to every output of filter f.
+    - dw is a correlation of the input with dout. Weight (f, c, p, q) meets the input pixel
+      x_padded[n, c, i*SH + p*DH, j*SW + q*DW] at every output (n, i, j), so
+      dw[f, c, p, q] = sum over n, i, j of dout[n, f, i, j] * that pixel: dout slides over x
+      as if it were the kernel, with its taps SH apart (the forward's stride became the
+      dilation) and moving DH per step of p (the forward's dilation became the stride).
+    - dx is a full convolution of dout with the kernel rotated by 180 degrees. Pixel y of a row
+      receives dout[i] * w[p] from every (i, p) with i*SH + p*DH = y. Spread dout out to the
+      input's grid (SH - 1 zeros between neighbours: "dout_spread"), pad it with (KH - 1)*DH
+      zeros all round ("full"), and the sum becomes a window over dout_full multiplied by the
+      rotated kernel w[:, c, ::-1, ::-1] with taps DH apart: a convolution again, with input
+      and output channels swapped. Pixels no window read (dropped by the floor) get zero.
+
+    Scattering each output's gradient back through the forward's loops gives the same numbers;
+    this form shows why the backward pass of a convolution is itself two convolutions.
+    """
+    x, w, _, x_padded, stride, pad, dilation = cache
+    out_h, out_w = _check_dout(dout, cache)
+    num_images, channels = x.shape[:2]
+    num_filters, _, kernel_h, kernel_w = w.shape
+    dtype = np.result_type(x_padded, w, dout)
+    span_h, span_w = _span((kernel_h, kernel_w), dilation)
+
+    db = dout.sum(axis=(0, 2, 3))
+
+    # dw: correlate x_padded with dout; dout's (H', W') grid lands on rows p*DH + i*SH
+    reach_h, reach_w = (out_h - 1) * stride[0] + 1, (out_w - 1) * stride[1] + 1
+    dw = np.zeros(w.shape, dtype=dtype)
+    for f in range(num_filters):
+        for c in range(channels):
+            for p in range(kernel_h):
+                for q in range(kernel_w):
+                    top, left = p * dilation[0], q * dilation[1]
+                    pixels = x_padded[
+                        :, c, top : top + reach_h : stride[0], left : left + reach_w : stride[1]
+                    ]
+                    dw[f, c, p, q] = np.sum(dout[:, f] * pixels)
+
+    # dx: full convolution of the spread-out dout with the rotated kernel
+    dout_spread = np.zeros((num_images, num_filters, reach_h, reach_w), dtype=dtype)
+    dout_spread[:, :, :: stride[0], :: stride[1]] = dout
+    border_h, border_w = span_h - 1, span_w - 1
+    dout_full = np.pad(
+        dout_spread, ((0, 0), (0, 0), (border_h, border_h), (border_w, border_w))
+    )
+    w_rotated = w[:, :, ::-1, ::-1]
+    dx_padded = np.zeros(x_padded.shape, dtype=dtype)
+    # rows 0 .. reach_h + border_h - 1 of x_padded are read by some window; the rest stay zero
+    for n in range(num_images):
+        for c in range(channels):
+            for y in range(reach_h + border_h):
+                for z in range(reach_w + border_w):
+                    window = dout_full[
+                        n, :, y : y + span_h : dilation[0], z : z + span_w : dilation[1]
+                    ]
+                    dx_padded[n, c, y, z] = np.sum(window * w_rotated[:, c])
+    dx = _crop(dx_padded, pad, x.shape)
+    return _as_dtypes((dx, dw, db), cache)
+
+
+def _as_dtypes(grads, cache: ConvCache):
+    """Each gradient in the dtype of its array (no copy when it already is)."""
+    return tuple(
+        g.astype(a.dtype, copy=False) for g, a in zip(grads, (cache.x, cache.w, cache.b),
+                                                       strict=True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The fast version: im2col and matrix products, a block of images at a time
+
+
+class _BlockPlan:
+    """How conv_forward and conv_backward lay out the columns of one block of images.
+
+    The batch is cut into blocks of about _BLOCK_COLUMNS output positions. For a block of n
+    images, ``columns`` is im2col of the block, a (C*KH*KW, n*H'*R) matrix whose columns run
+    over (image, output row, output column), with R columns per output row:
+
+    - any stride: R = W', exactly im2col's layout. Building it copies, for each kernel tap,
+      W'-long pieces of x_padded's rows.
+    - stride 1: R = Wp, the padded width ("wide rows"). Output rows are computed Wp wide and
+      the last Wp - W' entries of each are junk that is dropped, but now a tap reads, for a
+      whole image, one contiguous run of x_padded's flattened rows: im2col and col2im become
+      long contiguous copies and adds. That costs Wp/W' - 1 more multiply-adds (6% for 32x32
+      inputs with pad 1) and saves more time than that in copying (measured on the benchmark
+      layer). The junk entries of dout's rows are zeros, so they add nothing to dw or dx.
+    """
+
+    def __init__(self, x_padded_shape, kernel, stride, dilation, out_size, dtype):
+        self.num_images, self.channels, self.padded_h, self.padded_w = x_padded_shape
+        self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
+        self.dtype = dtype
+        self.wide = stride == (1, 1)
+        self.row_width = self.padded_w if self.wide else out_size[1]
+        per_block = max(1, _BLOCK_COLUMNS // (out_size[0] * self.row_width))
+        self.blocks = [
+            slice(start, min(start + per_block, self.num_images))
+            for start in range(0, self.num_images, per_block)
+        ]
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def _buffer(self, shape) -> np.ndarray:
+        """A zeroed array of `shape`, reused from block to block (zeros: junk must be finite)."""
+        if shape not in self._buffers:
+            self._buffers[shape] = np.zeros(shape, dtype=self.dtype)
+        return self._buffers[shape]
+
+    def _wide_taps(self):
+        """(p, q, offset): tap (p, q) reads x_padded's flattened image from `offset` on."""
+        for p in range(self.kernel[0]):
+            for q in range(self.kernel[1]):
+                yield p, q, p * self.dilation[0] * self.padded_w + q * self.dilation[1]
+
+    def columns(self, x_padded_block: np.ndarray) -> np.ndarray:
+        """im2col of a block (n, C, Hp, Wp): (C*KH*KW, n*H'*R), R columns per output row."""
+        n = x_padded_block.shape[0]
+        (kernel_h, kernel_w), (out_h, out_w) = self.kernel, self.out_size
+        cols = self._buffer((self.channels, kernel_h, kernel_w, n, out_h * self.row_width))
+        if not self.wide:
+            return _im2col_padded(x_padded_block, self.kernel, self.stride, self.dilation,
+                                  self.out_size, out=cols.reshape(*cols.shape[:4], out_h, out_w))
+        flat = x_padded_block.reshape(n, self.channels, -1).transpose(1, 0, 2)  # (C, n, Hp*Wp)
+        # output (i, j) of tap (p, q) reads flat position offset + i*Wp + j: one run per image
+        run = (out_h - 1) * self.padded_w + out_w
+        for p, q, offset in self._wide_taps():
+            cols[:, p, q, :, :run] = flat[:, :, offset : offset + run]
+        return cols.reshape(-1, n * out_h * self.row_width)
+
+    def outputs(self, out_rows: np.ndarray) -> np.ndarray:
+        """(F, n*H'*R) product rows as the block's (F, n, H', W') outputs: a view."""
+        out_h, out_w = self.out_size
+        return out_rows.reshape(out_rows.shape[0], -1, out_h, self.row_width)[..., :out_w]
+
+    def dout_rows(self, dout_block: np.ndarray) -> np.ndarray:
+        """dout of a block (n, F, H', W') in the columns' order: (F, n*H'*R), junk entries 0."""
+        n, num_filters, out_h, out_w = dout_block.shape
+        rows = self._buffer((num_filters, n, out_h, self.row_width))
+        rows[..., :out_w] = dout_block.transpose(1, 0, 2, 3)
+        return rows.reshape(num_filters, -1)
+
+    def add_back(self, dcols: np.ndarray, dx_padded_block: np.ndarray) -> None:
+        """col2im for a block: add dcols (C*KH*KW, n*H'*R) onto dx_padded_block in place."""
+        n = dx_padded_block.shape[0]
+        (kernel_h, kernel_w), (out_h, out_w) = self.kernel, self.out_size
+        if not self.wide:
+            _col2im_add(dcols, dx_padded_block, self.kernel, self.stride, self.dilation,
+                        self.out_size)
+            return
+        dcols = dcols.reshape(self.channels, kernel_h, kernel_w, n, out_h * self.row_width)
+        flat = dx_padded_block.reshape(n, self.channels, -1).transpose(1, 0, 2)
+        run = (out_h - 1) * self.padded_w + out_w
+        for p, q, offset in self._wide_taps():
+            target = flat[:, :, offset : offset + run]
+            target += dcols[:, p, q, :, :run]
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, dilation=1):
+    """Vectorised convolution: im2col, then a matrix product with the filters.
+
+    x: (N, C, H, W); w: (F, C, KH, KW); b: (F,); stride, pad, dilation: int or (H, W) pair.
+    Returns out: (N, F, H', W') and a ConvCache for conv_backward.
+
+    For a block of n images, cols = im2col(block) is (C*KH*KW, n*H'*W') and each filter
+    flattened to a row of w_rows (F, C*KH*KW) dotted with a column is one output:
+    w_rows @ cols is (F, n*H'*W'), the block's outputs filter by filter, which one strided
+    copy (adding the bias on the way) puts in the (n, F, H', W') order of out. (At stride 1
+    the columns come in the "wide rows" layout described in _BlockPlan.)
+    """
+    _check_layer(x, w, b)
+    kernel = w.shape[2:]
+    stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "w")
+    dtype = np.result_type(x, w, b)
+    x_padded = _pad(x, pad, dtype)
+    num_filters = w.shape[0]
+    w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
+    bias = b.astype(dtype, copy=False).reshape(num_filters, 1, 1, 1)
+    out = np.empty((x.shape[0], num_filters, *out_size), dtype=dtype)
+    plan = _BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype)
+    for block in plan.blocks:
+        out_rows = w_rows @ plan.columns(x_padded[block])
+        np.add(plan.outputs(out_rows), bias, out=out[block].transpose(1, 0, 2, 3))
+    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+
+
+def conv_backward(dout: np.ndarray, cache: ConvCache):
+    """Gradients of the convolution by matrix products; takes the cache of either forward.
+
+    dout: (N, F, H', W'). Returns dx: (N, C, H, W), dw: (F, C, KH, KW), db: (F,).
+
+    Per block of images, with out_rows = w_rows @ cols as in conv_forward and dout_rows the
+    block's dout in the same (F, n*H'*W') order, the rule for a matrix product gives
+
+        dw_rows += dout_rows @ cols.T      (summed over the blocks)
+        dcols    = w_rows.T @ dout_rows    and dx = col2im(dcols)
+
+    and db is dout summed over everything but the filter axis. The columns are rebuilt from
+    the cached x_padded rather than kept from the forward pass: see the module docstring.
+    """
+    x, w, _, x_padded, stride, pad, dilation = cache
+    out_size = _check_dout(dout, cache)
+    dtype = np.result_type(x_padded, dout)
+    dout = dout.astype(dtype, copy=False)
+    num_filters = w.shape[0]
+    kernel = w.shape[2:]
+    w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
+    # dw accumulates transposed, (C*KH*KW, F): BLAS runs cols @ dout_rows.T faster than
+    # dout_rows @ cols.T on these shapes (measured)
+    dw_cols = np.zeros((w_rows.shape[1], num_filters), dtype=dtype)
+    dx_padded = np.zeros(x_padded.shape, dtype=dtype)
+    plan = _BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype)
+    for block in plan.blocks:
+        cols = plan.columns(x_padded[block])
+        dout_rows = plan.dout_rows(dout[block])
+        dw_cols += cols @ dout_rows.T
+        plan.add_back(w_rows.T @ dout_rows, dx_padded[block])
+    dx = _crop(dx_padded, pad, x.shape)
+    dw = dw_cols.T.reshape(w.shape)
+    db = dout.sum(axis=(0, 2, 3))
+    return _as_dtypes((dx, dw, db), cache)

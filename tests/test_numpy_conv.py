@@ -1,0 +1,353 @@
+"""cnnlib.numpy.conv: exact examples, numerical gradients, naive == fast, parity with torch."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from cnnlib.numpy import conv as conv_module
+from cnnlib.numpy.conv import (
+    col2im,
+    conv_backward,
+    conv_backward_naive,
+    conv_forward,
+    conv_forward_naive,
+    im2col,
+    window_view,
+)
+from cnnlib.numpy.gradcheck import check_layer_gradients, rel_error
+
+FORWARDS = {"fast": conv_forward, "naive": conv_forward_naive}
+BACKWARDS = {"fast": conv_backward, "naive": conv_backward_naive}
+
+# (x shape, w shape, stride, pad, dilation): square and rectangular kernels, strides that leave
+# rows unread (the floor), unequal padding, dilation, a 1x1 kernel
+GEOMETRIES = [
+    ((2, 3, 5, 5), (4, 3, 3, 3), 1, 1, 1),
+    ((2, 3, 7, 6), (4, 3, 3, 2), 2, (1, 0), 1),
+    ((1, 2, 8, 7), (3, 2, 2, 3), (1, 2), 2, 2),
+    ((2, 2, 9, 8), (3, 2, 3, 3), 3, 1, (2, 1)),
+    ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0, 1),
+]
+
+
+def _layer(x_shape, w_shape, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    return x, w, b
+
+
+def _torch_conv(x, w, b, dout, stride, pad, dilation):
+    """torch's conv2d output and autograd gradients (the independent oracle), as NumPy."""
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d(tx, tw, tb, stride=stride, padding=pad, dilation=dilation)
+    out.backward(torch.tensor(dout))
+    return out.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()
+
+
+# ------------------------------------------------------------------ exact small examples
+
+X_3X3 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+def test_hand_computed_convolution_and_gradients(kind):
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    out, cache = FORWARDS[kind](X_3X3, w, np.array([1.0]))
+    # out[i, j] = 1*x[i, j] + 2*x[i, j+1] + 3*x[i+1, j] + 4*x[i+1, j+1] + 1
+    np.testing.assert_array_equal(out, [[[[38.0, 48.0], [68.0, 78.0]]]])
+    dx, dw, db = BACKWARDS[kind](np.ones_like(out), cache)
+    # each weight's gradient: the sum of the 2x2 block of x it meets; each pixel's: the sum of
+    # the weights that touch it (the centre is under all four windows)
+    np.testing.assert_array_equal(dw, [[[[12.0, 16.0], [24.0, 28.0]]]])
+    np.testing.assert_array_equal(dx, [[[[1.0, 3.0, 2.0], [4.0, 10.0, 6.0], [3.0, 7.0, 4.0]]]])
+    np.testing.assert_array_equal(db, [4.0])
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+def test_hand_computed_stride_and_padding(kind):
+    # a 2x2 box filter at stride 2 over x padded by one ring of zeros: windows {0,0,0,1},
+    # {0,0,2,3}, {0,4,0,7}, {5,6,8,9}
+    out, _ = FORWARDS[kind](X_3X3, np.ones((1, 1, 2, 2)), np.zeros(1), stride=2, pad=1)
+    np.testing.assert_array_equal(out, [[[[1.0, 5.0], [11.0, 28.0]]]])
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+def test_hand_computed_dilation(kind):
+    # dilation 2 spreads a 2x2 kernel over the corners of the 3x3 input: 1*1 + 2*3 + 3*7 + 4*9
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    out, _ = FORWARDS[kind](X_3X3, w, np.zeros(1), dilation=2)
+    np.testing.assert_array_equal(out, [[[[64.0]]]])
+
+
+def test_two_channels_sum_into_one_output():
+    # a filter's response adds up over the input channels: channel 1 = 10 x channel 0
+    x = np.concatenate([X_3X3, 10 * X_3X3], axis=1)
+    w = np.ones((1, 2, 3, 3))
+    for forward in FORWARDS.values():
+        out, _ = forward(x, w, np.zeros(1))
+        np.testing.assert_array_equal(out, [[[[45.0 + 450.0]]]])
+
+
+# ------------------------------------------------------------------ numerical gradients
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=range(len(GEOMETRIES)))
+def test_fast_gradients_match_numerical(geometry):
+    # the convolution is linear in x, w and b, so the centred difference has no truncation
+    # error: what remains is round-off, ~1e-10 relative, far inside the 1e-7 bound
+    x_shape, w_shape, stride, pad, dilation = geometry
+    x, w, b = _layer(x_shape, w_shape, seed=1)
+    errors = check_layer_gradients(
+        conv_forward, conv_backward, x, w, b, stride=stride, pad=pad, dilation=dilation
+    )
+    assert len(errors) == 3
+    assert max(errors) < 1e-7
+
+
+def test_naive_gradients_match_numerical():
+    x, w, b = _layer((2, 2, 6, 5), (3, 2, 3, 2), seed=2)
+    errors = check_layer_gradients(
+        conv_forward_naive, conv_backward_naive, x, w, b, stride=(2, 1), pad=1, dilation=(1, 2)
+    )
+    assert max(errors) < 1e-7
+
+
+# ------------------------------------------------------------------ naive == fast
+
+
+@st.composite
+def conv_layers(draw):
+    """A random, valid layer geometry: rectangular kernels, strides, pads and dilations."""
+    n, c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    for axis, size in enumerate((h, w)):
+        assume(dilation[axis] * (kernel[axis] - 1) + 1 <= size + 2 * pad[axis])
+    return (n, c, h, w), (f, c, *kernel), stride, pad, dilation, draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_layers())
+def test_fast_equals_naive_forward_and_backward(layer):
+    x_shape, w_shape, stride, pad, dilation, seed = layer
+    x, w, b = _layer(x_shape, w_shape, seed)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, stride, pad, dilation)
+    out_fast, cache_fast = conv_forward(x, w, b, stride, pad, dilation)
+    # the same sums in a different order: float64 round-off, ~1e-15 of the values' size
+    np.testing.assert_allclose(out_fast, out_naive, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(seed + 1).standard_normal(out_naive.shape)
+    expected = conv_backward_naive(dout, cache_naive)
+    # each backward accepts the other forward's cache
+    for grads in (conv_backward(dout, cache_fast), conv_backward(dout, cache_naive),
+                  conv_backward_naive(dout, cache_fast)):
+        for ours, reference in zip(grads, expected, strict=True):
+            np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("block_columns", [1, 30, 100])
+def test_fast_path_blocks(monkeypatch, stride, block_columns):
+    # blocks of 1 image, of several images, and a shorter last block must all give the same
+    # layer: 7 images of 5x5 outputs (stride 1) or 3x3 (stride 2)
+    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", block_columns)
+    x, w, b = _layer((7, 2, 5, 5), (3, 2, 3, 3), seed=3)
+    out, cache = conv_forward(x, w, b, stride=stride, pad=1)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, stride=stride, pad=1)
+    np.testing.assert_allclose(out, out_naive, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(4).standard_normal(out.shape)
+    for ours, reference in zip(conv_backward(dout, cache), conv_backward_naive(dout, cache_naive),
+                               strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------------ parity with torch
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=range(len(GEOMETRIES)))
+def test_matches_torch_conv2d_and_autograd(kind, geometry):
+    x_shape, w_shape, stride, pad, dilation = geometry
+    x, w, b = _layer(x_shape, w_shape, seed=5)
+    out, cache = FORWARDS[kind](x, w, b, stride=stride, pad=pad, dilation=dilation)
+    dout = np.random.default_rng(6).standard_normal(out.shape)
+    grads = BACKWARDS[kind](dout, cache)
+    expected = _torch_conv(x, w, b, dout, stride, pad, dilation)
+    assert out.shape == expected[0].shape
+    # float64 on both sides, sums of at most a few hundred products: agreement to ~1e-14
+    for ours, theirs in zip((out, *grads), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_matches_torch_on_a_cifar_sized_layer():
+    # the fast path's stride-1 layout with several blocks of images, at a realistic size
+    x, w, b = _layer((6, 3, 32, 32), (8, 3, 5, 5), seed=7)
+    out, cache = conv_forward(x, w, b, stride=1, pad=2)
+    dout = np.random.default_rng(8).standard_normal(out.shape)
+    expected = _torch_conv(x, w, b, dout, 1, 2, 1)
+    for ours, theirs in zip((out, *conv_backward(dout, cache)), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-11, atol=1e-11)
+
+
+# ------------------------------------------------------------------ dtypes and memory layout
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_float32_in_float32_out(kind, stride):
+    x, w, b = _layer((2, 3, 6, 6), (4, 3, 3, 3), seed=9, dtype=np.float32)
+    out, cache = FORWARDS[kind](x, w, b, stride=stride, pad=1)
+    dout = np.random.default_rng(10).standard_normal(out.shape).astype(np.float32)
+    grads = BACKWARDS[kind](dout, cache)
+    assert out.dtype == np.float32
+    assert [g.dtype for g in grads] == [np.float32] * 3
+    # and float32 computes the same layer: 27-term dot products of O(1) numbers lose ~1e-6
+    out64, cache64 = FORWARDS[kind](*(a.astype(np.float64) for a in (x, w, b)), stride=stride,
+                                    pad=1)
+    np.testing.assert_allclose(out, out64, rtol=1e-4, atol=1e-4)
+    for g32, g64 in zip(grads, BACKWARDS[kind](dout.astype(np.float64), cache64), strict=True):
+        np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4)
+
+
+def test_gradients_come_back_in_each_arrays_dtype():
+    # mixed inputs are computed in the wider type; each gradient has its own array's dtype
+    x, w, b = _layer((1, 2, 4, 4), (2, 2, 3, 3), seed=11)
+    out, cache = conv_forward(x.astype(np.float32), w, b)
+    assert out.dtype == np.float64
+    dx, dw, db = conv_backward(np.ones_like(out), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float64, np.float64)
+
+
+def test_non_contiguous_input():
+    x, w, b = _layer((5, 5, 3, 2), (4, 3, 3, 3), seed=12)
+    x_view = x.transpose(3, 2, 0, 1)  # (2, 3, 5, 5), not C-contiguous
+    out, _ = conv_forward(x_view, w, b, pad=1)
+    out_copy, _ = conv_forward(np.ascontiguousarray(x_view), w, b, pad=1)
+    np.testing.assert_array_equal(out, out_copy)
+
+
+# ------------------------------------------------------------------ the building blocks
+
+
+def test_window_view_is_a_read_only_view_with_the_windows():
+    x_padded = np.arange(2 * 2 * 7 * 8, dtype=np.float64).reshape(2, 2, 7, 8)
+    windows = window_view(x_padded, (3, 2), stride=(2, 3), dilation=(2, 1))
+    # H' = (7 - 5) // 2 + 1 = 2, W' = (8 - 2) // 3 + 1 = 3
+    assert windows.shape == (2, 2, 2, 3, 3, 2)
+    assert np.shares_memory(windows, x_padded)
+    assert not windows.flags.writeable
+    for n, c, i, j, p, q in np.ndindex(windows.shape):
+        assert windows[n, c, i, j, p, q] == x_padded[n, c, i * 2 + p * 2, j * 3 + q]
+
+
+def test_im2col_layout():
+    x, w, _ = _layer((2, 3, 5, 4), (4, 3, 2, 3), seed=13)
+    stride, pad, dilation = (2, 1), (1, 0), (1, 1)
+    cols = im2col(x, (2, 3), stride, pad, dilation)
+    out_h, out_w = 3, 2  # (5 + 2 - 2) // 2 + 1, (4 - 3) // 1 + 1
+    assert cols.shape == (3 * 2 * 3, 2 * out_h * out_w)
+    x_padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))
+    for c, p, q, n, i, j in np.ndindex(3, 2, 3, 2, out_h, out_w):
+        row, col = c * 6 + p * 3 + q, n * out_h * out_w + i * out_w + j
+        assert cols[row, col] == x_padded[n, c, i * 2 + p, j + q]
+    # the layout makes the convolution one matrix product
+    out = (w.reshape(4, -1) @ cols).reshape(4, 2, out_h, out_w).transpose(1, 0, 2, 3)
+    expected, _ = conv_forward_naive(x, w, np.zeros(4), stride, pad, dilation)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_col2im_counts_the_windows_over_each_pixel():
+    # folding columns of ones back counts, per pixel, the 3x3 windows (pad 1) that read it
+    cols = np.ones((9, 16))
+    counts = col2im(cols, (1, 1, 4, 4), 3, pad=1)
+    np.testing.assert_array_equal(
+        counts[0, 0], [[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]]
+    )
+
+
+@pytest.mark.parametrize("stride, pad, dilation", [(1, 1, 1), (2, 0, 1), ((1, 2), (2, 1), 2)])
+def test_col2im_is_the_adjoint_of_im2col(stride, pad, dilation):
+    # <im2col(x), cols> == <x, col2im(cols)>: what makes col2im the backward of im2col
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((2, 3, 6, 7))
+    cols_shape = im2col(x, (2, 3), stride, pad, dilation).shape
+    cols = rng.standard_normal(cols_shape)
+    lhs = np.sum(im2col(x, (2, 3), stride, pad, dilation) * cols)
+    rhs = np.sum(x * col2im(cols, x.shape, (2, 3), stride, pad, dilation))
+    assert rel_error(lhs, rhs) < 1e-12
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _good():
+    return _layer((2, 3, 5, 5), (4, 3, 3, 3))
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda x, w, b, kw: (x[0], w, b, kw), ValueError, r"x must have 4 dimensions"),
+        (lambda x, w, b, kw: (x, w[0], b, kw), ValueError, r"w must have 4 dimensions"),
+        (lambda x, w, b, kw: (x, w, b[:, None], kw), ValueError, r"b must have shape \(4,\)"),
+        (lambda x, w, b, kw: (x, w, b[:3], kw), ValueError, r"b must have shape \(4,\).*\(3,\)"),
+        (lambda x, w, b, kw: (x, w[:, :2], b, kw), ValueError,
+         r"w must have shape \(F, 3, KH, KW\).*3 channels.*\(4, 2, 3, 3\)"),
+        (lambda x, w, b, kw: (x.astype(int), w, b, kw), TypeError,
+         r"x must be a floating-point array.*int"),
+        (lambda x, w, b, kw: (x, w.astype(np.int32), b, kw), TypeError, r"w must be a floating"),
+        (lambda x, w, b, kw: (x, w, b, {"stride": 0}), ValueError, r"stride must be >= 1, got 0"),
+        (lambda x, w, b, kw: (x, w, b, {"stride": 1.5}), TypeError, r"stride must be an int"),
+        (lambda x, w, b, kw: (x, w, b, {"pad": -1}), ValueError, r"pad must be >= 0, got -1"),
+        (lambda x, w, b, kw: (x, w, b, {"dilation": (1, 0)}), ValueError,
+         r"dilation must be >= 1, got 0"),
+        (lambda x, w, b, kw: (x, w, b, {"stride": (1, 2, 3)}), ValueError,
+         r"stride must be an int or an \(H, W\) pair"),
+        (lambda x, w, b, kw: (x[:, :, :2], w, b, kw), ValueError,
+         r"w: the window spans 3x3 .* padded input is only 2x5"),
+        (lambda x, w, b, kw: (x, w, b, {"dilation": 3}), ValueError,
+         r"w: the window spans 7x7 .* only 5x5"),
+    ],
+    ids=[
+        "x-ndim", "w-ndim", "b-ndim", "b-length", "channels", "x-int", "w-int", "stride-0",
+        "stride-float", "pad-negative", "dilation-0", "stride-triple", "kernel-too-big",
+        "dilated-kernel-too-big",
+    ],
+)
+def test_forward_validation(kind, change, error, message):
+    x, w, b, kwargs = change(*_good(), {})
+    with pytest.raises(error, match=message):
+        FORWARDS[kind](x, w, b, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["fast", "naive"])
+def test_backward_validation(kind):
+    out, cache = FORWARDS[kind](*_good(), pad=1)
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 5, 5\).*\(2, 4, 5\)"):
+        BACKWARDS[kind](out[..., 0], cache)
+    with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 5, 5\).*\(2, 4, 4, 4\)"):
+        BACKWARDS[kind](out[..., 1:, 1:], cache)
+    with pytest.raises(TypeError, match=r"dout must be a floating-point array"):
+        BACKWARDS[kind](out.astype(int), cache)
+
+
+def test_building_block_validation():
+    x = np.zeros((1, 2, 4, 4))
+    with pytest.raises(ValueError, match=r"x_padded must have 4 dimensions"):
+        window_view(x[0], 3)
+    with pytest.raises(ValueError, match=r"kernel: the window spans 5x5"):
+        window_view(x, 5)
+    with pytest.raises(ValueError, match=r"kernel: the window spans 5x5"):
+        im2col(x, 5)
+    with pytest.raises(ValueError, match=r"cols must have shape \(18, 4\)"):
+        col2im(np.zeros((18, 5)), x.shape, 3)
+    with pytest.raises(ValueError, match=r"x_shape must be \(N, C, H, W\)"):
+        col2im(np.zeros((18, 4)), x.shape[1:], 3)
