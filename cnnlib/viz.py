@@ -1,11 +1,13 @@
-"""Lecture figures: convolution geometry, receptive fields, and where a network's costs lie.
+"""Lecture figures: convolution geometry, receptive fields, where a network's costs lie, filters,
+feature maps, heatmaps of arrays and gradients, and activation functions with their derivatives.
 
 Every plotting function draws on the matplotlib Axes it is given (a new figure when `ax` is None)
 and returns that Axes, or the Figure for multi-panel plots. None of them calls `plt.show()`: a
 notebook displays what a cell returns, and the tests inspect the drawn artists under Agg.
 
 The numbers come from `cnnlib.arithmetic`; this module only decides where to draw them. Drawn
-artists carry a `gid` ("window", "tap", "padding", "unread", "edge") so tests can count them.
+artists carry a `gid` ("window", "tap", "padding", "unread", "edge", "highlight") so tests can
+count them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -22,9 +25,14 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 from cnnlib import arithmetic as ar
 
 __all__ = [
+    "plot_activations",
     "plot_connectivity",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_heatmap",
     "plot_layer_costs",
     "plot_receptive_fields",
+    "plot_shift_sensitivity",
     "plot_sliding_windows",
 ]
 
@@ -256,3 +264,270 @@ def plot_layer_costs(rows: Sequence[ar.LayerStats]) -> Figure:
     handles = [Patch(color=c, label=k) for k, c in KIND_COLORS.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Filters and feature maps
+
+
+def _grid(count: int, ncols: int | None, panel: tuple[float, float], extra_width: float = 0.0):
+    """A constrained-layout figure with `count` panels in rows of `ncols` (about square when
+    None); the panels past `count` are hidden. Returns the figure, the first `count` Axes and
+    the number of columns."""
+    if count < 1:
+        raise ValueError("nothing to draw: got 0 panels")
+    ncols = min(count, ncols or int(np.ceil(np.sqrt(count))))
+    nrows = int(np.ceil(count / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, squeeze=False, layout="constrained",
+        figsize=(ncols * (panel[0] + extra_width) + 0.4, nrows * panel[1] + 0.6),
+    )  # fmt: skip
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count], ncols
+
+
+def _filter_images(weights) -> tuple[np.ndarray, bool]:
+    """weights as (F, KH, KW) grey or (F, KH, KW, 3) colour images, and whether they are colour."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim == 4 and w.shape[1] == 1:
+        w = w[:, 0]
+    if w.ndim == 3:
+        return w, False
+    if w.ndim == 4 and w.shape[1] == 3:
+        return w.transpose(0, 2, 3, 1), True
+    raise ValueError(
+        f"weights must be (F, KH, KW) or (F, C, KH, KW) with C = 1 or 3, got shape {w.shape}"
+    )
+
+
+def plot_filters(
+    weights,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    cmap: str = "gray",
+    title: str | None = None,
+    panel_size: float = 1.1,
+) -> Figure:
+    """A grid of filters, one panel each, every filter scaled on its own so that 0 is mid-grey.
+
+    weights: (F, KH, KW), or (F, C, KH, KW) with C = 1 (drawn with `cmap`) or C = 3 (drawn in
+    colour: each channel 0.5 + w / (2 max|w|), so a filter that ignores colour is grey and a
+    colour-opponent one is coloured). titles: F panel titles. title: the figure's title.
+    returns: the Figure; its first F Axes hold one image each, the rest are hidden.
+    """
+    images, colour = _filter_images(weights)
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(
+            f"titles must have one entry per filter ({len(images)}), got {len(titles)}"
+        )
+    fig, axes, _ = _grid(len(images), ncols, (panel_size, panel_size + (0.25 if titles else 0)))
+    for n, (ax, img) in enumerate(zip(axes, images, strict=True)):
+        scale = float(np.abs(img).max()) or 1.0
+        if colour:
+            ax.imshow(0.5 + img / (2 * scale), interpolation="nearest")
+        else:
+            ax.imshow(img, cmap=cmap, vmin=-scale, vmax=scale, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[n], fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_feature_maps(
+    maps,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    cmap: str = "gray",
+    symmetric: bool = False,
+    same_scale: bool = False,
+    colorbar: bool = True,
+    title: str | None = None,
+    panel_size: float = 3.0,
+) -> Figure:
+    """Images side by side (feature maps, or the image they came from), each with a colour bar.
+
+    maps: (M, H, W), or a sequence of M 2-D arrays that may differ in size (a map and its pooled
+    versions: the tick labels then show the sizes in pixels). symmetric: colour limits ±max|map|,
+    for signed responses with a diverging cmap; otherwise each map spans its own range.
+    same_scale: one set of colour limits for all panels (those of all the maps together), so that
+    equal values look alike across panels. titles: M panel titles. title: the figure's title.
+    returns: the Figure (panels first).
+    """
+    maps = [np.asarray(m) for m in maps]
+    if any(m.ndim != 2 for m in maps):
+        raise ValueError(f"maps must be 2-D arrays, got shapes {[m.shape for m in maps]}")
+    if titles is not None and len(titles) != len(maps):
+        raise ValueError(f"titles must have one entry per map ({len(maps)}), got {len(titles)}")
+    fig, axes, ncols = _grid(len(maps), ncols, (panel_size, panel_size), 0.5 if colorbar else 0)
+    everything = np.concatenate([m.ravel() for m in maps])
+    for n, (ax, m) in enumerate(zip(axes, maps, strict=True)):
+        values = everything if same_scale else m
+        scale = float(np.abs(values).max()) or 1.0
+        if symmetric:
+            limits = {"vmin": -scale, "vmax": scale}
+        else:
+            limits = {"vmin": float(values.min()), "vmax": float(values.max())}
+        image = ax.imshow(m, cmap=cmap, interpolation="nearest", **limits)
+        if colorbar:
+            fig.colorbar(image, ax=ax, shrink=0.8)
+        if titles is not None:
+            ax.set_title(titles[n], fontsize="medium")
+        ax.set_xlabel("column (pixels)")
+        if n % ncols == 0:
+            ax.set_ylabel("row (pixels)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# One array as a grid of numbers
+
+
+def _ticks(ax: Axes, n: int, axis: str, labels: Sequence[str] | None) -> None:
+    """Every position labelled when there are few (or given labels), integer ticks otherwise."""
+    set_ticks, set_labels = (
+        (ax.set_xticks, ax.set_xticklabels) if axis == "x" else (ax.set_yticks, ax.set_yticklabels)
+    )
+    if labels is not None:
+        if len(labels) != n:
+            raise ValueError(f"{axis}ticklabels must have {n} entries, got {len(labels)}")
+        set_ticks(range(n))
+        set_labels(labels, fontsize="small")
+    elif n <= 16:
+        set_ticks(range(n))
+    else:
+        (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_heatmap(
+    a,
+    ax: Axes | None = None,
+    title: str | None = None,
+    annotate: bool = False,
+    fmt: str = ".2g",
+    cmap: str = "viridis",
+    symmetric: bool = False,
+    colorbar: bool = True,
+    colorbar_label: str | None = None,
+    xlabel: str = "column",
+    ylabel: str = "row",
+    highlight: Sequence[tuple[int, int, int, int]] = (),
+    xticklabels: Sequence[str] | None = None,
+    yticklabels: Sequence[str] | None = None,
+) -> Axes:
+    """A 2-D array as coloured cells, row 0 on top: a kernel, an im2col matrix, a gradient.
+
+    a: (R, C). annotate: write each value in its cell with format `fmt` (small arrays only).
+    symmetric: colour limits ±max|a| (use a diverging cmap such as "RdBu_r"), so 0 is the middle
+    colour. highlight: (row, col, height, width) boxes outlined in black (gid "highlight"), e.g.
+    the window one output reads. returns: the Axes.
+    """
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"a must be a 2-D array, got shape {a.shape}")
+    rows, cols = a.shape
+    ax = _axes(ax, (min(12.0, 0.45 * cols + 2.2), min(10.0, 0.45 * rows + 1.4)))
+    scale = float(np.abs(a).max()) or 1.0
+    limits = {"vmin": -scale, "vmax": scale} if symmetric else {}
+    image = ax.imshow(a, cmap=cmap, interpolation="nearest", **limits)
+    if annotate:
+        lo, hi = image.get_clim()
+        for (r, c), value in np.ndenumerate(a):
+            # dark text on the light half of the colour map, light text on the dark half
+            level = (value - lo) / ((hi - lo) or 1.0)
+            shade = np.mean(image.cmap(level)[:3])
+            ax.text(c, r, format(value, fmt), ha="center", va="center", fontsize="small",
+                    color="black" if shade > 0.5 else "white", gid="value")  # fmt: skip
+    for r, c, h, w in highlight:
+        box = Rectangle((c - 0.5, r - 0.5), w, h, fill=False, edgecolor="black", lw=2.5,
+                        gid="highlight")  # fmt: skip
+        ax.add_patch(box)
+    _ticks(ax, cols, "x", xticklabels)
+    _ticks(ax, rows, "y", yticklabels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, shrink=0.85, label=colorbar_label)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Activation functions and their derivatives
+
+
+def plot_activations(x, curves: Mapping[str, tuple], title: str | None = None) -> Figure:
+    """One panel per activation: f(x) solid, f'(x) dashed, the largest f' marked with a dot.
+
+    x: (P,) points. curves: {name: (f(x), f'(x))}, each (P,), e.g. from a forward pass and a
+    backward pass with dout = 1. Lines carry gid "function" / "derivative", the dot "peak".
+    returns: the Figure (one Axes per activation, in the order given).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    fig, axes = plt.subplots(
+        1, len(curves), figsize=(4.0 * len(curves), 3.4), layout="constrained", squeeze=False
+    )
+    for ax, (name, (f, df)) in zip(axes[0], curves.items(), strict=True):
+        f, df = np.asarray(f, dtype=np.float64), np.asarray(df, dtype=np.float64)
+        if f.shape != x.shape or df.shape != x.shape:
+            raise ValueError(
+                f"curves[{name!r}] must be two arrays of x's shape {x.shape}, "
+                f"got {f.shape} and {df.shape}"
+            )
+        peak = int(np.argmax(df))
+        ax.plot(x, f, lw=2, label=f"{name}(x)", gid="function")
+        ax.plot(x, df, lw=2, ls="--", label=f"{name}'(x)", gid="derivative")
+        ax.plot(x[peak], df[peak], "o", color="black", gid="peak",
+                label=f"max {name}' = {df[peak]:.3g} at x = {x[peak]:.2g}")  # fmt: skip
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_xlabel("x")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left")
+    axes[0, 0].set_ylabel("value")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Sensitivity to a shift of the input
+
+
+def plot_shift_sensitivity(
+    shifts: Sequence[int],
+    changes: Mapping[str, Sequence[float]],
+    ax: Axes | None = None,
+    ylabel: str = "relative change of the output",
+    title: str = "How much a small shift of the input changes each output",
+) -> Axes:
+    """One line per operation: how much its output changes when the input moves by a shift.
+
+    shifts: the shifts in pixels (x axis). changes: {label: one value per shift}.
+    returns: the Axes.
+    """
+    ax = _axes(ax, (6.5, 4.0))
+    markers = "osD^vP"
+    for n, (label, values) in enumerate(changes.items()):
+        if len(values) != len(shifts):
+            raise ValueError(
+                f"changes[{label!r}] must have one value per shift ({len(shifts)}), "
+                f"got {len(values)}"
+            )
+        ax.plot(shifts, values, marker=markers[n % len(markers)], label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("shift of the input (pixels)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
