@@ -1,3 +1,207 @@
-"""cnnlib.torch.batchnorm (being written)."""
+"""Batch normalisation on torch tensors (as cnnlib.numpy.batchnorm, whose docstring derives it).
 
-__all__: list[str] = []
+Training, per feature d of a batch x (N, D)::
+
+    mu = mean of x[:, d],   var = mean of (x[:, d] - mu)²   (biased: divides by N)
+    x_hat = (x - mu) / sqrt(var + eps)
+    out = gamma * x_hat + beta
+
+At test time the layer uses running averages of the batch statistics, kept in a `state` dict::
+
+    running = momentum * running + (1 - momentum) * batch_statistic
+
+`momentum` is the weight of the *old* value (0.9 keeps 90 % of it), as in the course notes;
+torch.nn.BatchNorm2d's `momentum` is the weight of the *new* value, so ours is torch's
+``1 - momentum`` (cnnlib.torch.BatchNorm2d takes torch's convention and converts). As in PyTorch,
+the running variance is updated with the unbiased batch variance (divides by N - 1) while the
+batch is normalised with the biased one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import torch
+
+from cnnlib.numpy._checks import check_length, check_ndim, check_number, check_shape, describe
+
+from ._tensors import check_float_tensors, check_tensor
+
+__all__ = [
+    "batchnorm_backward",
+    "batchnorm_backward_naive",
+    "batchnorm_forward",
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
+]
+
+
+def _running_statistics(state, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """state's running mean and variance (D,), created as zeros / ones on x's device if missing."""
+    if not isinstance(state, MutableMapping):
+        raise TypeError(
+            "state must be a dict holding 'running_mean' and 'running_var' (pass {} to start), "
+            f"got {describe(state)}"
+        )
+    num_features = x.shape[1]
+    if "running_mean" not in state:
+        state["running_mean"] = torch.zeros(num_features, dtype=x.dtype, device=x.device)
+    if "running_var" not in state:
+        state["running_var"] = torch.ones(num_features, dtype=x.dtype, device=x.device)
+    for key in ("running_mean", "running_var"):
+        check_length(f"state[{key!r}]", state[key], num_features, f"x's {num_features} features")
+        check_tensor(f"state[{key!r}]", state[key])
+        if state[key].device != x.device:
+            raise ValueError(
+                f"state[{key!r}] is on {state[key].device} but x is on {x.device}: keep the "
+                f"running statistics on the device of the data"
+            )
+    return state["running_mean"], state["running_var"]
+
+
+def batchnorm_forward(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    state: MutableMapping,
+    train: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+):
+    """Batch normalisation of x (N, D), one mean and variance per feature (column).
+
+    gamma, beta: (D,) learnt scale and shift.
+    state: dict with 'running_mean' and 'running_var' (D,); missing entries are created as
+        zeros / ones on x's device. In train mode the two tensors are updated *in place* (so a
+        module's buffers passed in this way see the new values); in test mode they are only read.
+    train: normalise with this batch's statistics (True) or with the running ones (False).
+    momentum: weight of the old running value (torch's momentum is 1 - this); in [0, 1].
+    eps: added to the variance before the square root; > 0.
+    Returns out (N, D) and the cache for batchnorm_backward.
+    """
+    check_float_tensors(x=x, gamma=gamma, beta=beta)
+    check_ndim("x", x, 2, "(N, D)")
+    num_features = x.shape[1]
+    check_length("gamma", gamma, num_features, f"x's {num_features} features")
+    check_length("beta", beta, num_features, f"x's {num_features} features")
+    momentum = check_number("momentum", momentum, 0.0, 1.0)
+    eps = check_number("eps", eps, 0.0, strict_minimum=True)
+    running_mean, running_var = _running_statistics(state, x)
+
+    if train:
+        num_examples = x.shape[0]
+        if num_examples < 2:
+            raise ValueError(
+                f"x must hold at least 2 values per feature to estimate a variance in train "
+                f"mode, got shape {tuple(x.shape)}"
+            )
+        mean = x.mean(dim=0)
+        var = x.var(dim=0, correction=0)  # biased (divides by N): the batch is normalised with it
+        unbiased_var = var * (num_examples / (num_examples - 1))
+        with torch.no_grad():  # running statistics are bookkeeping, never part of a graph
+            running_mean.copy_(momentum * running_mean + (1 - momentum) * mean)
+            running_var.copy_(momentum * running_var + (1 - momentum) * unbiased_var)
+    else:
+        mean, var = running_mean.to(x.dtype), running_var.to(x.dtype)
+
+    inv_std = 1 / torch.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    out = gamma * x_hat + beta
+    return out, (x_hat, gamma, inv_std, bool(train))
+
+
+def batchnorm_backward(dout: torch.Tensor, cache):
+    """Gradients of batch normalisation, in one vectorised expression.
+
+    dout: (N, D). Returns dx (N, D), dgamma (D,), dbeta (D,).
+
+    In train mode mu and var depend on every x, so the gradient has two correction terms::
+
+        dx = gamma * inv_std / N * (N * dout - sum(dout) - x_hat * sum(dout * x_hat))
+
+    The bracket removes from dout its mean and its component along x_hat: shifting every x or
+    scaling every (x - mu) leaves x_hat unchanged, so those directions get no gradient.
+    In test mode the statistics are constants and dx = gamma * inv_std * dout.
+    """
+    x_hat, gamma, inv_std, train = cache
+    check_shape("dout", dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}")
+    dbeta = dout.sum(dim=0)
+    dgamma = (dout * x_hat).sum(dim=0)
+    if not train:
+        return dout * (gamma * inv_std), dgamma, dbeta
+    num_examples = dout.shape[0]
+    dx = (gamma * inv_std / num_examples) * (num_examples * dout - dbeta - x_hat * dgamma)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_naive(dout: torch.Tensor, cache):
+    """The same gradients, walking the computational graph backwards one node at a time.
+
+    Forward graph (train mode), per feature:
+        centred = x - mu;  var = mean(centred²);  inv_std = 1/sqrt(var + eps)
+        x_hat = centred * inv_std;  out = gamma * x_hat + beta
+    """
+    x_hat, gamma, inv_std, train = cache
+    check_shape("dout", dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}")
+    num_examples = dout.shape[0]
+    dbeta = dout.sum(dim=0)                               # out = ... + beta
+    dgamma = (dout * x_hat).sum(dim=0)                    # out = gamma * x_hat + ...
+    dx_hat = dout * gamma
+    if not train:
+        return dx_hat * inv_std, dgamma, dbeta
+    centred = x_hat / inv_std                             # recover x - mu from the cache
+    dinv_std = (dx_hat * centred).sum(dim=0)              # x_hat = centred * inv_std
+    dcentred = dx_hat * inv_std
+    dvar = dinv_std * (-0.5) * inv_std**3                 # inv_std = (var + eps) ** -1/2
+    dcentred = dcentred + dvar * 2 * centred / num_examples   # var = mean(centred²)
+    dmean = -dcentred.sum(dim=0)                          # centred = x - mu
+    dx = dcentred + dmean / num_examples                  # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N*H*W, C): every pixel of every image is one example of C features."""
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _channels_first(rows: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """Inverse of _channels_last for an (N, C, H, W) shape."""
+    n, c, h, w = shape
+    return rows.reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()
+
+
+def spatial_batchnorm_forward(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    state: MutableMapping,
+    train: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+):
+    """Batch normalisation for conv activations x (N, C, H, W): one mean and variance per
+    channel, over the N*H*W values of that channel (a feature map shares its statistics, as it
+    shares its filter). gamma, beta, running statistics: (C,). Same arguments as
+    batchnorm_forward, which does the work on x reshaped to (N*H*W, C).
+    Returns out (N, C, H, W) and the cache for spatial_batchnorm_backward.
+    """
+    check_float_tensors(x=x)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    n, _, h, w = x.shape
+    if train and n * h * w < 2:
+        raise ValueError(
+            f"x must hold at least 2 values per channel (N*H*W >= 2) to estimate a variance in "
+            f"train mode, got shape {tuple(x.shape)}"
+        )
+    out_rows, cache = batchnorm_forward(
+        _channels_last(x), gamma, beta, state, train=train, momentum=momentum, eps=eps
+    )
+    return _channels_first(out_rows, tuple(x.shape)), (cache, tuple(x.shape))
+
+
+def spatial_batchnorm_backward(dout: torch.Tensor, cache):
+    """dout (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    cache_2d, shape = cache
+    check_shape("dout", dout, shape, f"the layer's output {shape}")
+    dx_rows, dgamma, dbeta = batchnorm_backward(_channels_last(dout), cache_2d)
+    return _channels_first(dx_rows, shape), dgamma, dbeta

@@ -1,3 +1,342 @@
-"""cnnlib.torch.conv (being written)."""
+"""The convolutional layer on torch tensors: the lecture's loops, and im2col with one matmul.
 
-__all__: list[str] = []
+Shapes, with K_eff = dilation*(K - 1) + 1 (the span of a dilated kernel)::
+
+    x: (N, C, H, W)     w: (F, C, KH, KW)     b: (F,)
+    out: (N, F, H', W'),   H' = (H + 2*pad - KH_eff) // stride + 1   (W' alike)
+
+    out[n, f, i, j] = b[f] + sum over c, p, q of
+                      w[f, c, p, q] * x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+stride (SH, SW), pad and dilation (DH, DW) are each an int or an (along H, along W) pair, and the
+output size is cnnlib.arithmetic.conv_output_size (the floor formula, as PyTorch). This is what
+torch.nn.functional.conv2d computes (strictly a cross-correlation: the kernel is not flipped);
+the layers here never call it, it is the oracle they are tested against.
+
+As in cnnlib.numpy.conv, two implementations compute the same numbers:
+
+- ``conv_forward_naive`` / ``conv_backward_naive`` loop over the output positions, as the lecture
+  writes the formula (each step handles every image and every filter at once: a Python loop over
+  single numbers would take minutes on a GPU);
+- ``conv_forward`` / ``conv_backward`` gather every receptive field into one column (``im2col``:
+  a strided view of the windows, copied once), so that the whole layer is one batched matrix
+  product on whichever device x lives; the backward pass scatters the columns' gradients back
+  with ``col2im`` (torch.nn.functional.fold), which adds up where windows overlap.
+
+Either backward takes the cache of either forward. The tensors of one call must share a device
+and a dtype (torch does not mix them; cnnlib.numpy computes mixed dtypes in the wider one).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from cnnlib.arithmetic import conv_output_size
+from cnnlib.numpy._checks import (
+    as_pair,
+    check_float_array,
+    check_length,
+    check_ndim,
+    check_shape,
+    check_window_fits,
+    describe,
+)
+
+from ._tensors import check_float_tensors, check_tensor
+
+__all__ = [
+    "ConvCache",
+    "col2im",
+    "conv_backward",
+    "conv_backward_naive",
+    "conv_forward",
+    "conv_forward_naive",
+    "im2col",
+    "window_view",
+]
+
+
+class ConvCache(NamedTuple):
+    """What the backward pass needs: the forward's inputs, x padded, and the geometry."""
+
+    x: torch.Tensor  # (N, C, H, W), as given
+    w: torch.Tensor  # (F, C, KH, KW)
+    b: torch.Tensor  # (F,)
+    x_padded: torch.Tensor  # (N, C, H + 2*PH, W + 2*PW); x itself when there is no padding
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    dilation: tuple[int, int]
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry shared by every function here
+
+
+def _span(kernel, dilation) -> tuple[int, int]:
+    """Rows and columns a dilated kernel covers: K_eff = D*(K - 1) + 1 along each axis."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+
+
+def _output_size(size, kernel, stride, pad, dilation) -> tuple[int, int]:
+    """(H', W') by cnnlib.arithmetic's floor formula; every argument an (H, W) pair."""
+    return tuple(
+        conv_output_size(size[a], kernel[a], stride[a], pad[a], dilation[a]) for a in (0, 1)
+    )
+
+
+def _geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
+    """Check stride/pad/dilation and that the (dilated) kernel fits; return pairs and (H', W')."""
+    stride = as_pair("stride", stride)
+    pad = as_pair("pad", pad, minimum=0)
+    dilation = as_pair("dilation", dilation)
+    size = tuple(x_shape[2:])
+    check_window_fits(kernel_name, _span(kernel, dilation), size, pad)
+    return stride, pad, dilation, _output_size(size, kernel, stride, pad, dilation)
+
+
+def _check_layer(x, w, b) -> None:
+    """The layer's tensors: x (N, C, H, W), w (F, C, KH, KW), b (F,), floating point, one
+    device and dtype."""
+    check_float_tensors(x=x, w=w, b=b)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    check_ndim("w", w, 4, "(F, C, KH, KW)")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"w must have shape (F, {x.shape[1]}, KH, KW) to match the {x.shape[1]} channels of "
+            f"x {tuple(x.shape)}, got {describe(w)}"
+        )
+    check_length("b", b, w.shape[0], f"the {w.shape[0]} filters of w")
+
+
+def _pad(x: torch.Tensor, pad: tuple[int, int], value: float = 0.0) -> torch.Tensor:
+    """x (N, C, H, W) with pad[0] rows above and below, pad[1] columns left and right (x itself
+    when both are 0)."""
+    pad_h, pad_w = pad
+    if pad_h == pad_w == 0:
+        return x
+    return F.pad(x, (pad_w, pad_w, pad_h, pad_h), value=value)
+
+
+def _crop(x_padded: torch.Tensor, pad: tuple[int, int], shape) -> torch.Tensor:
+    """The inverse of _pad: the (N, C, H, W) = shape interior of x_padded, contiguous."""
+    (pad_h, pad_w), (h, w) = pad, tuple(shape[2:])
+    return x_padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w].contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# The building blocks: a window view, im2col and col2im
+
+
+def window_view(x_padded: torch.Tensor, kernel, stride=1, dilation=1) -> torch.Tensor:
+    """Every receptive field of x_padded as one strided view, without copying.
+
+    x_padded: (N, C, Hp, Wp), already padded. kernel, stride, dilation: int or (H, W) pair.
+    Returns windows: (N, C, H', W', KH, KW) with H' = (Hp - KH_eff) // SH + 1, where
+
+        windows[n, c, i, j, p, q] = x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+    Only the strides change: one step along i moves SH rows of x_padded, one step along p moves
+    DH rows. Overlapping windows share memory, so never write through the view (torch has no
+    read-only tensors to stop you): a write meant for one window would land in several.
+    """
+    check_tensor("x_padded", x_padded)
+    check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
+    kernel = as_pair("kernel", kernel)
+    stride, _, dilation, out_size = _geometry(
+        x_padded.shape, kernel, stride, 0, dilation, "kernel"
+    )
+    step_n, step_c, step_h, step_w = x_padded.stride()
+    return x_padded.as_strided(
+        (*x_padded.shape[:2], *out_size, *kernel),
+        (step_n, step_c, step_h * stride[0], step_w * stride[1],
+         step_h * dilation[0], step_w * dilation[1]),
+        x_padded.storage_offset(),
+    )
+
+
+def _columns(x_padded, kernel, stride, dilation) -> torch.Tensor:
+    """im2col per image: (N, C, Hp, Wp) -> (N, C*KH*KW, H'*W'), what F.unfold returns.
+
+    The window view, reordered so that (C, KH, KW) come before (H', W'), and copied once by
+    reshape. On a CPU this is several times faster than torch.nn.functional.unfold.
+    """
+    windows = window_view(x_padded, kernel, stride, dilation)  # (N, C, H', W', KH, KW)
+    n, c, out_h, out_w, kernel_h, kernel_w = windows.shape
+    return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kernel_h * kernel_w, out_h * out_w)
+
+
+def im2col(x: torch.Tensor, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor:
+    """Each receptive field of x as one column of a matrix.
+
+    x: (N, C, H, W); kernel (KH, KW), stride, pad, dilation: int or (H, W) pair.
+    Returns cols: (C*KH*KW, N*H'*W'), H' and W' from cnnlib.arithmetic.conv_output_size, with
+
+        cols[c*KH*KW + p*KW + q, n*H'*W' + i*W' + j] = x_padded[n, c, i*SH + p*DH, j*SW + q*DW]
+
+    Rows run over (channel, kernel row, kernel column), the order of w.reshape(F, -1), so
+    ``w.reshape(F, -1) @ cols`` is the convolution as an (F, N*H'*W') matrix (cnnlib.numpy's
+    layout; conv_forward keeps the images apart, (N, C*KH*KW, H'*W') as
+    torch.nn.functional.unfold does, and lets matmul broadcast over them).
+    """
+    check_tensor("x", x)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    kernel = as_pair("kernel", kernel)
+    stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
+    cols = _columns(_pad(x, pad), kernel, stride, dilation)
+    return cols.transpose(0, 1).reshape(cols.shape[1], -1)
+
+
+def col2im(cols: torch.Tensor, x_shape, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor:
+    """Fold columns back onto the image, adding where windows overlap: the adjoint of im2col.
+
+    cols: (C*KH*KW, N*H'*W') in im2col's layout; x_shape: (N, C, H, W), the shape im2col read.
+    Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
+    (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    n, c, h, w = x_shape
+    kernel = as_pair("kernel", kernel)
+    stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
+    rows = c * kernel[0] * kernel[1]
+    check_tensor("cols", cols)
+    check_shape("cols", cols, (rows, n * out_size[0] * out_size[1]),
+                "im2col's layout (C*KH*KW, N*H'*W')")
+    per_image = cols.reshape(rows, n, -1).transpose(0, 1)  # (N, C*KH*KW, H'*W')
+    return F.fold(per_image, (h, w), kernel, dilation=dilation, padding=pad, stride=stride)
+
+
+# --------------------------------------------------------------------------------------------
+# The lecture's loops
+
+
+def _window(x_padded, i, j, kernel, stride, dilation):
+    """The receptive field of output (i, j): (N, C, KH, KW), a view into x_padded."""
+    top, left = i * stride[0], j * stride[1]
+    span_h, span_w = _span(kernel, dilation)
+    return x_padded[
+        :, :, top : top + span_h : dilation[0], left : left + span_w : dilation[1]
+    ]
+
+
+def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pad=0,
+                       dilation=1):
+    """Convolution as the lecture writes it: slide the kernel over every output position.
+
+    x: (N, C, H, W); w: (F, C, KH, KW); b: (F,); stride, pad, dilation: int or (H, W) pair.
+    Returns out: (N, F, H', W') and a ConvCache for conv_backward_naive (or conv_backward).
+
+    One step per output position (i, j): the window under it is an (N, C, KH, KW) block of
+    x_padded starting at row i*SH, column j*SW, with taps DH rows and DW columns apart, and
+    out[:, f, i, j] = sum(window * w[f]) + b[f] for every filter f at once (a tensordot over
+    the C, KH, KW axes).
+    """
+    _check_layer(x, w, b)
+    kernel = tuple(w.shape[2:])
+    stride, pad, dilation, (out_h, out_w) = _geometry(x.shape, kernel, stride, pad, dilation,
+                                                      "w")
+    x_padded = _pad(x, pad)
+    out = x.new_empty((x.shape[0], w.shape[0], out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            window = _window(x_padded, i, j, kernel, stride, dilation)
+            out[:, :, i, j] = torch.tensordot(window, w, dims=([1, 2, 3], [1, 2, 3])) + b
+    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+
+
+def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
+    """dout must be a float tensor shaped like the forward's output; return (H', W')."""
+    check_tensor("dout", dout)
+    check_float_array("dout", dout)
+    kernel = tuple(cache.w.shape[2:])
+    out_size = _output_size(cache.x.shape[2:], kernel, cache.stride, cache.pad, cache.dilation)
+    expected = (cache.x.shape[0], cache.w.shape[0], *out_size)
+    check_shape("dout", dout, expected, "the layer's output (N, F, H', W')")
+    return out_size
+
+
+def conv_backward_naive(dout: torch.Tensor, cache: ConvCache):
+    """Gradients of the convolution, output position by output position.
+
+    dout: (N, F, H', W'); cache from conv_forward_naive or conv_forward.
+    Returns dx (N, C, H, W), dw (F, C, KH, KW), db (F,).
+
+    Output (i, j) read one window of x_padded with every filter, so it sends dout[:, :, i, j]
+    back to that window (through w: a tensordot over F) and to w (through the window: a
+    tensordot over N); a pixel under several windows collects the sum of their contributions,
+    and the padding's share is cropped off at the end. db[f] sums dout[:, f]: the bias is added
+    to every output of filter f. (cnnlib.numpy's naive backward derives dw and dx as two
+    convolutions instead; the numbers are the same.)
+    """
+    x, w, _, x_padded, stride, pad, dilation = cache
+    out_h, out_w = _check_dout(dout, cache)
+    kernel = tuple(w.shape[2:])
+    dx_padded = torch.zeros_like(x_padded)
+    dw = torch.zeros_like(w)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = _window(x_padded, i, j, kernel, stride, dilation)
+            dw += torch.tensordot(dout[:, :, i, j], window, dims=([0], [0]))
+            # _window is a view into dx_padded: add_ writes the window's share in place
+            _window(dx_padded, i, j, kernel, stride, dilation).add_(
+                torch.tensordot(dout[:, :, i, j], w, dims=([1], [0]))
+            )
+    db = dout.sum(dim=(0, 2, 3))
+    return _crop(dx_padded, pad, x.shape), dw, db
+
+
+# --------------------------------------------------------------------------------------------
+# The fast version: im2col and one batched matrix product
+
+
+def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pad=0, dilation=1):
+    """Vectorised convolution: im2col, then a matrix product with the filters.
+
+    x: (N, C, H, W); w: (F, C, KH, KW); b: (F,); stride, pad, dilation: int or (H, W) pair.
+    Returns out: (N, F, H', W') and a ConvCache for conv_backward.
+
+    im2col lays out each receptive field of an image as a column of C*KH*KW numbers, one column
+    per output position: cols (N, C*KH*KW, H'*W'). Each filter flattened to a row of w_rows
+    (F, C*KH*KW) dotted with a column is one output, so w_rows @ cols, broadcast over the
+    images, is the whole layer: (N, F, H'*W').
+    """
+    _check_layer(x, w, b)
+    kernel = tuple(w.shape[2:])
+    stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "w")
+    x_padded = _pad(x, pad)
+    num_filters = w.shape[0]
+    cols = _columns(x_padded, kernel, stride, dilation)
+    out = w.reshape(num_filters, -1) @ cols + b.reshape(num_filters, 1)
+    out = out.reshape(x.shape[0], num_filters, *out_size)
+    # the columns are KH*KW copies of x: cheaper to unfold again in backward than to keep them
+    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+
+
+def conv_backward(dout: torch.Tensor, cache: ConvCache):
+    """Gradients of the convolution by matrix products; takes the cache of either forward.
+
+    dout: (N, F, H', W'). Returns dx (N, C, H, W), dw (F, C, KH, KW), db (F,).
+
+    With out = w_rows @ cols + b per image, the rule for a matrix product gives
+
+        dw_rows = sum over images of dout_rows @ cols.T     dcols = w_rows.T @ dout_rows
+
+    and fold (col2im) adds each column's gradient back onto the pixels it was copied from; db
+    sums dout over everything but the filter axis.
+    """
+    x, w, _, x_padded, stride, pad, dilation = cache
+    _check_dout(dout, cache)
+    num_filters = w.shape[0]
+    kernel = tuple(w.shape[2:])
+    cols = _columns(x_padded, kernel, stride, dilation)
+    # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles slowly
+    dout_rows = dout.reshape(dout.shape[0], num_filters, -1).contiguous()  # (N, F, H'*W')
+    dw = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(w.shape)
+    dcols = w.reshape(num_filters, -1).T @ dout_rows  # (N, C*KH*KW, H'*W')
+    dx_padded = F.fold(dcols, tuple(x_padded.shape[2:]), kernel, dilation=dilation,
+                       stride=stride)
+    db = dout.sum(dim=(0, 2, 3))
+    return _crop(dx_padded, pad, x.shape), dw, db
