@@ -1,0 +1,29 @@
+"""What the zoo's families share: weight initialisation."""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["init_weights"]
+
+
+def init_weights(model: nn.Module, linear_std: float | None = None) -> nn.Module:
+    """He (Kaiming) initialisation for every conv, unit scale and zero shift for batch norm.
+
+    Conv weights ~ N(0, 2 / fan_out): He et al. (2015) for ReLU networks, counting fan-out as the
+    reference ResNet code does. Fully-connected layers keep PyTorch's default unless `linear_std`
+    is given (VGG's classifier uses N(0, 0.01^2)). Biases start at zero.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None:
+            nn.init.normal_(m.weight, 0.0, linear_std)
+            nn.init.zeros_(m.bias)
+    return model
+
