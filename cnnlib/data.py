@@ -1,0 +1,905 @@
+"""Datasets for the course: bundled digits, synthetic shapes, and real MNIST / CIFAR-10 files.
+
+Everything returns NumPy arrays laid out the way the layers want them::
+
+    X: (N, C, H, W) float32 in [0, 1] (or uint8 0..255 where asked)      y: (N,) int64 labels
+
+so the NumPy lectures use this module without torch (it is never imported here unless a torch
+tensor is handed in), and `cnnlib.torch.fit` takes the same arrays.
+
+- `load_digits(size=8)`: scikit-learn's 1,797 bundled 8x8 digits, optionally resized to 28x28 or
+  32x32; a fixed, seeded train/val/test split. Nothing to download.
+- `synthetic_shapes(n)`: squares, circles, triangles, crosses, bars ... at random positions, sizes
+  and colours, with noise; any number, any size, thousands per second.
+- `load_mnist(root)` and `load_cifar10(root)`: the real datasets from their official file formats
+  (IDX for MNIST, pickled Python batches for CIFAR-10) in a local folder. They never touch the
+  network unless you pass ``download=True``; then every file is checked against its published
+  SHA-256 before it is used.
+- `train_val_test_split`, `per_pixel_normalize` / `per_channel_normalize` (statistics fitted on
+  the training set only, then applied to val and test), and the two augmentations of the
+  training recipe, `random_crop` and `random_flip` (`Augment` chains them per batch).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import numbers
+import os
+import pickle
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from cnnlib.numpy._checks import check_ndim, check_number, check_positive_int, describe
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "SHAPE_NAMES",
+    "Augment",
+    "ChecksumError",
+    "DownloadError",
+    "Normalizer",
+    "Splits",
+    "load_cifar10",
+    "load_digits",
+    "load_mnist",
+    "per_channel_normalize",
+    "per_pixel_normalize",
+    "random_crop",
+    "random_flip",
+    "read_idx",
+    "resize_images",
+    "synthetic_shapes",
+    "train_val_test_split",
+]
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+
+# ============================================================================================
+# The result of every loader: three splits and the class names.
+
+
+@dataclass
+class Splits:
+    """Train, validation and test arrays, and the names of the classes.
+
+    X_*: (N_*, C, H, W) images, y_*: (N_*,) int64 labels in [0, len(class_names)).
+    ``splits.train`` is the pair ``(X_train, y_train)`` (likewise ``val``, ``test``), which is what
+    `cnnlib.torch.fit` takes; ``splits["X_train"]`` works too.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...] = field(default=())
+
+    @property
+    def train(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.X_train, self.y_train
+
+    @property
+    def val(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.X_val, self.y_val
+
+    @property
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.X_test, self.y_test
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __getitem__(self, name: str):
+        if name not in {f.name for f in fields(self)}:
+            raise KeyError(f"Splits has X_train, y_train, X_val, y_val, X_test, y_test and "
+                           f"class_names, not {name!r}")
+        return getattr(self, name)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __repr__(self) -> str:
+        def shape(a) -> str:
+            return "x".join(map(str, a.shape))
+
+        return (f"Splits(train {shape(self.X_train)} {self.X_train.dtype}, "
+                f"val {shape(self.X_val)}, test {shape(self.X_test)}, "
+                f"{self.num_classes} classes)")
+
+
+# ============================================================================================
+# Splitting
+
+
+def _as_rng(rng, name: str = "rng") -> np.random.Generator:
+    """A NumPy Generator from a Generator, an int seed or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {describe(rng)}")
+
+
+def _count(name: str, value, total: int) -> int:
+    """A split size given as a fraction of `total` (float in [0, 1)) or a count (int)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if not 0 <= value < total:
+            raise ValueError(f"{name} must be a count in [0, {total}) (there are {total} "
+                             f"examples), got {value}")
+        return int(value)
+    fraction = check_number(name, value, 0.0, 1.0)
+    if fraction >= 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1) or a count, got {value}")
+    return round(fraction * total)
+
+
+def _check_labels_1d(name: str, y, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    check_ndim(name, y, 1, "(N,)")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class indices, got {describe(y)}")
+    if y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match X's {n} examples, "
+                         f"got {describe(y)}")
+    return y
+
+
+def train_val_test_split(
+    X, y, val=0.15, test=0.15, seed=0, stratify: bool = True,
+    class_names: tuple[str, ...] | None = None,
+) -> Splits:
+    """Split (X, y) once, reproducibly, into train, validation and test sets.
+
+    X: (N, ...) any array with examples along axis 0; y: (N,) integer labels.
+    val, test: fractions of N (floats in [0, 1)) or counts (ints); train gets the rest.
+    stratify: keep each class's share the same in every split (up to rounding: an example or
+    so per class), which matters for small data sets such as the digits.
+    seed: the same seed gives the same split. Within each split the examples keep their
+    original order.
+    """
+    X = np.asarray(X)
+    if X.ndim < 1 or X.shape[0] == 0:
+        raise ValueError(f"X must hold at least one example along axis 0, got {describe(X)}")
+    n = X.shape[0]
+    y = _check_labels_1d("y", y, n)
+    n_val, n_test = _count("val", val, n), _count("test", test, n)
+    if n_val + n_test >= n:
+        raise ValueError(f"val + test must leave some training examples: {n_val} + {n_test} "
+                         f"of {n} examples")
+    rng = _as_rng(seed, "seed")
+    if stratify:
+        # Give every example a position in (0, 1) that spreads each class evenly: the k-th of a
+        # class's n_c shuffled members sits at (k + 1/2) / n_c. Sorting by position interleaves
+        # the classes, so any stretch of the sorted order (test first, then val) holds each
+        # class in proportion, up to rounding.
+        order = rng.permutation(n)
+        classes, inverse, counts = np.unique(y[order], return_inverse=True, return_counts=True)
+        rank = np.empty(n, dtype=np.int64)
+        for c in range(len(classes)):
+            members = np.flatnonzero(inverse == c)
+            rank[members] = np.arange(len(members))
+        position = (rank + 0.5) / counts[inverse]
+        order = order[np.lexsort((rng.random(n), position))]  # equal positions: random order
+    else:
+        order = rng.permutation(n)
+    test_idx = np.sort(order[:n_test])
+    val_idx = np.sort(order[n_test:n_test + n_val])
+    train_idx = np.sort(order[n_test + n_val:])
+    if class_names is None:
+        class_names = tuple(str(c) for c in range(int(y.max()) + 1))
+    return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx],
+                  tuple(class_names))
+
+
+# ============================================================================================
+# Resizing
+
+
+def _linear_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix of linear-interpolation weights, pixel centres aligned.
+
+    Output pixel i covers the same stretch of the image as input pixels (i + 1/2) * n_in/n_out
+    - 1/2 (the convention of PIL and torch's align_corners=False); positions past the edge are
+    clamped. Every row sums to 1, so a constant image stays constant.
+    """
+    centre = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    centre = np.clip(centre, 0, n_in - 1)
+    left = np.floor(centre).astype(np.int64)
+    right = np.minimum(left + 1, n_in - 1)
+    frac = centre - left
+    weights = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(weights, (rows, left), 1 - frac)
+    np.add.at(weights, (rows, right), frac)
+    return weights
+
+
+def _nearest_weights(n_in: int, n_out: int) -> np.ndarray:
+    source = np.minimum(((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.int64), n_in - 1)
+    weights = np.zeros((n_out, n_in))
+    weights[np.arange(n_out), source] = 1.0
+    return weights
+
+
+def resize_images(x, size, method: str = "bilinear") -> np.ndarray:
+    """Resize a batch of images: x (N, C, H, W) -> (N, C, H2, W2), `size` an int or (H2, W2).
+
+    method: "bilinear" (pixel centres aligned, edges clamped) or "nearest". Bilinear resizing
+    is separable, so it is two matrix products, rows then columns: out = R_h @ x @ R_w^T, with
+    R (out, in) the interpolation weights. Floating dtypes are kept, integers become float32.
+    """
+    x = np.asarray(x)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    if isinstance(size, tuple | list):
+        if len(size) != 2:
+            raise ValueError(f"size must be an int or an (H, W) pair, got {size!r}")
+        out_h, out_w = (check_positive_int("size", s) for s in size)
+    else:
+        out_h = out_w = check_positive_int("size", size)
+    makers = {"bilinear": _linear_weights, "nearest": _nearest_weights}
+    if method not in makers:
+        raise ValueError(f'method must be "bilinear" or "nearest", got {method!r}')
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    rows = makers[method](x.shape[2], out_h).astype(dtype)
+    cols = makers[method](x.shape[3], out_w).astype(dtype)
+    return np.einsum("hi,ncij,wj->nchw", rows, x.astype(dtype, copy=False), cols,
+                     optimize=True)
+
+
+# ============================================================================================
+# Bundled digits
+
+
+def load_digits(
+    size=8, channels: int = 1, val=0.15, test=0.15, seed=0, method: str = "bilinear"
+) -> Splits:
+    """scikit-learn's bundled handwritten digits (1,797 images, 10 classes), split and ready.
+
+    X_*: (N, channels, size, size) float32 in [0, 1] (the originals hold 0..16, divided by 16);
+    y_*: (N,) int64 digits. size: 8 (as stored), or e.g. 28 (LeNet-5's input) or 32, resized
+    with `resize_images`; channels: 1, or 3 to copy the grey image into R, G and B for nets
+    built for colour. val, test: fractions or counts, split with `train_val_test_split`
+    (stratified, `seed` fixed: everyone gets the same split).
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    channels = check_positive_int("channels", channels)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (grey copied to RGB), got {channels}")
+    bunch = sklearn_digits()
+    images = (bunch.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8)
+    if size != 8 and size != (8, 8):
+        images = np.clip(resize_images(images, size, method), 0.0, 1.0)
+    images = np.ascontiguousarray(np.repeat(images, channels, axis=1))
+    labels = bunch.target.astype(np.int64)
+    return train_val_test_split(images, labels, val=val, test=test, seed=seed,
+                                class_names=DIGIT_CLASSES)
+
+
+# ============================================================================================
+# Synthetic shapes
+
+SHAPE_NAMES = (
+    "square", "circle", "triangle", "cross", "horizontal bar",
+    "vertical bar", "ring", "diamond", "x", "frame",
+)
+
+
+def _shape_mask(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Pixels inside shape `kind`, given coordinates (u, v) relative to its centre, in units of
+    its half-size (so each shape fills roughly [-1, 1] x [-1, 1]); v grows downwards."""
+    au, av = np.abs(u), np.abs(v)
+    box = np.maximum(au, av)
+    thick = 0.3
+    if kind == 0:                                   # filled square
+        return box <= 0.85
+    if kind == 1:                                   # filled disc
+        return u * u + v * v <= 1.0
+    if kind == 2:                                   # triangle, apex up
+        return (v <= 0.85) & (au <= (v + 1.0) / 2.0)
+    if kind == 3:                                   # plus sign
+        return (box <= 1.0) & ((au <= thick) | (av <= thick))
+    if kind == 4:                                   # horizontal bar
+        return (au <= 1.0) & (av <= thick)
+    if kind == 5:                                   # vertical bar
+        return (av <= 1.0) & (au <= thick)
+    if kind == 6:                                   # ring
+        radius2 = u * u + v * v
+        return (radius2 <= 1.0) & (radius2 >= 0.55**2)
+    if kind == 7:                                   # diamond
+        return au + av <= 1.0
+    if kind == 8:                                   # diagonal cross
+        return (box <= 0.9) & ((np.abs(u - v) <= 1.4 * thick) | (np.abs(u + v) <= 1.4 * thick))
+    return (box <= 1.0) & (box >= 0.65)             # 9: hollow square
+
+
+def synthetic_shapes(
+    n: int, size: int = 32, num_classes: int = 10, channels: int = 3, noise: float = 0.05,
+    seed=0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n` images of simple shapes, one shape per image, the label saying which.
+
+    Returns X: (n, channels, size, size) float32 in [0, 1] and y: (n,) int64 in
+    [0, num_classes); the class names are ``SHAPE_NAMES[:num_classes]`` (square, circle,
+    triangle, cross, horizontal bar, vertical bar, ring, diamond, x, frame).
+
+    Each shape gets a random centre, half-size (20-45% of the image side, never cut off at the
+    border) and colour; the background gets another, darker colour; then Gaussian pixel noise
+    of standard deviation `noise` is added and the result clipped to [0, 1]. The classes are
+    balanced (counts differ by at most one) and shuffled. Same seed, same images. size >= 8.
+    """
+    n = check_positive_int("n", n)
+    size = check_positive_int("size", size, minimum=8)
+    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
+    if num_classes > len(SHAPE_NAMES):
+        raise ValueError(f"num_classes must be at most {len(SHAPE_NAMES)} "
+                         f"({', '.join(SHAPE_NAMES)}), got {num_classes}")
+    channels = check_positive_int("channels", channels)
+    noise = check_number("noise", noise, 0.0)
+    rng = _as_rng(seed, "seed")
+
+    labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
+    half = rng.uniform(0.2, 0.45, n) * size                       # half-size in pixels
+    centre_y = rng.uniform(half, size - half)
+    centre_x = rng.uniform(half, size - half)
+    foreground = rng.uniform(0.55, 1.0, (n, channels)).astype(np.float32)
+    background = rng.uniform(0.0, 0.35, (n, channels)).astype(np.float32)
+
+    grid = np.arange(size) + 0.5                                  # pixel centres
+    images = np.empty((n, channels, size, size), dtype=np.float32)
+    for kind in range(num_classes):
+        idx = np.flatnonzero(labels == kind)
+        if idx.size == 0:
+            continue
+        v = (grid[None, :, None] - centre_y[idx, None, None]) / half[idx, None, None]
+        u = (grid[None, None, :] - centre_x[idx, None, None]) / half[idx, None, None]
+        inside = _shape_mask(kind, u, v)[:, None]                 # (k, 1, size, size)
+        images[idx] = np.where(inside, foreground[idx, :, None, None],
+                               background[idx, :, None, None])
+    if noise > 0:
+        pixel_noise = rng.standard_normal(images.shape, dtype=np.float32)
+        pixel_noise *= np.float32(noise)
+        images += pixel_noise
+        np.clip(images, 0.0, 1.0, out=images)
+    return images, labels
+
+
+# ============================================================================================
+# Normalisation: statistics from the training set, applied to every split
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Subtract `mean` and divide by `std` (when given), statistics fitted on training data.
+
+    mean: (1, C, H, W) for per-pixel statistics (one mean image, as AlexNet), (1, C, 1, 1) for
+    per-channel ones (one number per colour, as VGG; with std as ResNet). std: same shape or None.
+    ``norm(x)`` normalises any batch, ``norm.inverse(x)`` undoes it (to show images).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray | None = None
+
+    def __call__(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        check_ndim("x", x, 4, "(N, C, H, W)")
+        expected = self.mean.shape[1:]
+        matches = all(m in (1, s) for m, s in zip(expected, x.shape[1:], strict=True))
+        if not matches:
+            raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}) to match "
+                             f"the training statistics, got {describe(x)}")
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+        out = x.astype(dtype) - self.mean.astype(dtype)
+        if self.std is not None:
+            out /= self.std.astype(dtype)
+        return out
+
+    def inverse(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        out = x * self.std.astype(x.dtype) if self.std is not None else x.copy()
+        return out + self.mean.astype(x.dtype)
+
+
+def _normalize(axes: tuple[int, ...], X_train, others, std: bool, eps: float):
+    if isinstance(X_train, Splits):
+        if others:
+            raise TypeError("pass either one Splits or arrays (X_train, X_val, ...), not both")
+        splits = X_train
+        norm, X_tr, X_va, X_te = _normalize(axes, splits.X_train,
+                                            (splits.X_val, splits.X_test), std, eps)
+        return norm, Splits(X_tr, splits.y_train, X_va, splits.y_val, X_te, splits.y_test,
+                            splits.class_names)
+    X_train = np.asarray(X_train)
+    check_ndim("X_train", X_train, 4, "(N, C, H, W)")
+    if X_train.shape[0] == 0:
+        raise ValueError("X_train must hold at least one image to fit statistics on")
+    # Statistics in float64: a float32 running sum over 50,000 images loses digits.
+    mean = X_train.mean(axis=axes, keepdims=True, dtype=np.float64)
+    deviation = None
+    if std:
+        deviation = X_train.std(axis=axes, keepdims=True, dtype=np.float64)
+        # A pixel that never changes in training (the digits' blank corners) has std 0:
+        # leave it unscaled rather than divide by zero.
+        deviation = np.where(deviation > eps, deviation, 1.0)
+    norm = Normalizer(mean, deviation)
+    return (norm, norm(X_train), *(norm(x) for x in others))
+
+
+def per_pixel_normalize(X_train, *others, std: bool = False, eps: float = 1e-8):
+    """Subtract the training set's mean image (one mean per channel and pixel), optionally
+    divide by the per-pixel standard deviation; apply the same statistics to `others`.
+
+    ``norm, X_train, X_val, X_test = per_pixel_normalize(X_train, X_val, X_test)``; or pass a
+    `Splits` and get ``norm, splits`` back. mean, std: (1, C, H, W), computed from X_train only
+    (never from val/test: they stand for data the model has not seen). Pixels whose training
+    std is <= eps are left unscaled. uint8 images come back as float32.
+    """
+    return _normalize((0,), X_train, others, std, eps)
+
+
+def per_channel_normalize(X_train, *others, std: bool = False, eps: float = 1e-8):
+    """Subtract the training set's mean colour (one number per channel, over all images and
+    pixels), optionally divide by the per-channel standard deviation (the ResNet recipe).
+
+    ``norm, X_train, X_val, X_test = per_channel_normalize(X_train, X_val, X_test, std=True)``,
+    or pass a `Splits` and get ``norm, splits`` back. mean, std: (1, C, 1, 1), from X_train only.
+    """
+    return _normalize((0, 2, 3), X_train, others, std, eps)
+
+
+# ============================================================================================
+# Augmentation: NumPy batches, or torch tensors on any device
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def random_crop(x, padding: int = 4, rng=None):
+    """Pad each image with `padding` zeros on every side, then cut it back to its size at a
+    random offset: x (N, C, H, W) -> (N, C, H, W), every image shifted by up to `padding` pixels.
+
+    The offsets (top, left) are drawn from rng (a numpy Generator, an int seed, or None), each in
+    [0, 2 * padding], first all tops then all lefts. Works on NumPy arrays and on torch tensors
+    (on their own device); padding 0 returns a copy.
+    """
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    padding = check_positive_int("padding", padding, minimum=0)
+    rng = _as_rng(rng)
+    n, _, height, width = x.shape
+    top = rng.integers(0, 2 * padding + 1, n)
+    left = rng.integers(0, 2 * padding + 1, n)
+    # Gather image i's window: rows top[i] + 0..H-1, columns left[i] + 0..W-1 of the padded
+    # batch. With the channel slice between the index arrays, the indexed axes come first:
+    # the result is (N, H, W, C).
+    rows = top[:, None, None] + np.arange(height)[None, :, None]
+    cols = left[:, None, None] + np.arange(width)[None, None, :]
+    images = np.arange(n)[:, None, None]
+    if _is_torch(x):
+        import torch
+        import torch.nn.functional as F
+
+        padded = F.pad(x, (padding,) * 4)
+        index = [torch.as_tensor(a, device=x.device) for a in (images, rows, cols)]
+        windows = padded[index[0], :, index[1], index[2]]
+        return windows.permute(0, 3, 1, 2).contiguous()
+    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    return np.ascontiguousarray(padded[images, :, rows, cols].transpose(0, 3, 1, 2))
+
+
+def random_flip(x, rng=None, p: float = 0.5):
+    """Mirror each image left-right with probability `p`: x (N, C, H, W) -> (N, C, H, W).
+
+    Which images flip is drawn from rng (numpy Generator, int seed or None): one uniform number
+    per image, flipped when it is < p. NumPy arrays or torch tensors; a new array either way.
+    """
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    p = check_number("p", p, 0.0, 1.0)
+    rng = _as_rng(rng)
+    flip = rng.uniform(size=x.shape[0]) < p
+    if _is_torch(x):
+        import torch
+
+        mask = torch.as_tensor(flip, device=x.device)[:, None, None, None]
+        return torch.where(mask, x.flip(-1), x)
+    out = x.copy()
+    out[flip] = out[flip, :, :, ::-1]
+    return out
+
+
+class Augment:
+    """The training recipe's live augmentation, per batch: random crop after padding, then a
+    random horizontal flip. A callable on (N, C, H, W) NumPy batches or torch tensors (on any
+    device), for `cnnlib.torch.fit(..., augment=Augment())` or a NumPy training loop.
+
+    Augment(padding=4, flip=True, seed=0) is the CIFAR-10 recipe of the ResNet paper (pad 4,
+    crop 32x32, flip). Its own generator makes a run repeatable from its seed.
+    """
+
+    def __init__(self, padding: int = 4, flip: bool = True, seed=0):
+        self.padding = check_positive_int("padding", padding, minimum=0)
+        self.flip = bool(flip)
+        self.seed = seed
+        self.rng = _as_rng(seed, "seed")
+
+    def __call__(self, x):
+        if self.padding:
+            x = random_crop(x, self.padding, self.rng)
+        if self.flip:
+            x = random_flip(x, self.rng)
+        return x
+
+    def __repr__(self) -> str:
+        return f"Augment(padding={self.padding}, flip={self.flip}, seed={self.seed})"
+
+
+# ============================================================================================
+# Files: downloads (opt-in, checksummed), IDX, pickled CIFAR batches
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched (no network, server refused, ...)."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded file's SHA-256 is not the published one: it is not the file we wanted."""
+
+
+# Indirection so the tests can replace the network with a function; nothing else sets it.
+_urlopen = urllib.request.urlopen
+_TIMEOUT_S = 60
+
+# MNIST: the official page (http://yann.lecun.com/exdb/mnist/) publishes no checksums and has
+# often refused downloads lately, so we also list the two mirrors that torchvision and
+# TensorFlow use. The SHA-256 sums (and sizes) of the four gzipped files are those in
+# TensorFlow Datasets' checksum list for `mnist` (the files hosted at
+# storage.googleapis.com/cvdf-datasets/mnist/), byte-identical on all three sites.
+MNIST_URLS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+MNIST_FILES = {
+    "train-images-idx3-ubyte": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                                9_912_422),
+    "train-labels-idx1-ubyte": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                                28_881),
+    "t10k-images-idx3-ubyte": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                               1_648_877),
+    "t10k-labels-idx1-ubyte": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                               4_542),
+}
+
+# CIFAR-10: the official page (https://www.cs.toronto.edu/~kriz/cifar.html) publishes the MD5
+# c58f30108f718f92721af3b95e74349a of the archive; its SHA-256 (and size, 170,498,071 bytes) is
+# the one Keras pins in keras.datasets.cifar10 (`file_hash=`), for the same official URL.
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(urls, dest: Path, sha256: str) -> Path:
+    """Fetch `dest.name` from the first of `urls` (full file URLs) that answers, check its
+    SHA-256, and only then move it to `dest`. A wrong checksum stops at once (ChecksumError);
+    network failures try the next URL and end in a DownloadError that says what to do offline.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    failures = []
+    for url in urls:
+        try:
+            with _urlopen(url, timeout=_TIMEOUT_S) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except OSError as error:  # URLError, HTTPError, timeouts, refused connections
+            partial.unlink(missing_ok=True)
+            failures.append(f"{url}: {getattr(error, 'reason', error)}")
+            continue
+        got = _sha256(partial)
+        if got != sha256:
+            partial.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{dest.name} downloaded from {url} has SHA-256 {got}, but the published one "
+                f"is {sha256}: the file is damaged or not the official one, so it was deleted "
+                f"and not used"
+            )
+        os.replace(partial, dest)
+        return dest
+    raise DownloadError(
+        f"could not download {dest.name} (are you offline?):\n  " + "\n  ".join(failures)
+        + f"\nDownload it on a machine with network access and copy it to {dest}"
+    )
+
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped if it is gzip data (judged by its first two bytes)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: damaged gzip file ({error}); download it again") from error
+
+
+def read_idx(path) -> np.ndarray:
+    """An IDX file (MNIST's format), gzipped or not, as a NumPy array.
+
+    Layout: two zero bytes, a type byte (0x08 = unsigned byte, ...), the number of dimensions d,
+    then d big-endian uint32 sizes, then the data in C order. The file must hold exactly the
+    data the header announces: a truncated or padded file is an error, not a silent misread.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (magic number "
+                         f"0x{data[:4].hex() or 'empty'}; IDX files start 0x0000 then a type "
+                         f"byte 08/09/0b/0c/0d/0e and the number of dimensions)")
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(data)} bytes, needs {header})")
+    shape = tuple(int(s) for s in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise ValueError(
+            f"{path}: the header announces shape {shape} ({expected} bytes of data) but the "
+            f"file holds {len(data) - header} bytes after the header: "
+            f"{'truncated' if len(data) - header < expected else 'extra bytes'}; "
+            f"download it again"
+        )
+    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find_mnist_file(root: Path, stem: str) -> Path | None:
+    # root itself, or torchvision's layout root/MNIST/raw, unzipped or gzipped.
+    for folder in (root, root / "MNIST" / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _missing_files_message(dataset: str, root: Path, names: list[str], where: str,
+                           function: str) -> str:
+    return (
+        f"{dataset} not found: {root.resolve()} is missing {', '.join(names)}.\n"
+        f"{where}\n"
+        f"Or let cnnlib fetch and verify them: {function}({str(root)!r}, download=True)"
+    )
+
+
+def _image_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype != np.uint8 and dtype.kind != "f":
+        raise ValueError(f'dtype must be "uint8" (0..255) or a float dtype such as "float32" '
+                         f"(0..1), got {dtype}")
+    return dtype
+
+
+def _as_images(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype == np.uint8:
+        return np.ascontiguousarray(pixels)
+    return pixels.astype(dtype) / dtype.type(255)
+
+
+def load_mnist(root, dtype="float32", val=0.1, seed=0, download: bool = False) -> Splits:
+    """The MNIST digits from the four official IDX files in the folder `root`.
+
+    Files (gzipped ``.gz`` as distributed, or unzipped; also found in torchvision's
+    ``root/MNIST/raw``): train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+    t10k-labels-idx1-ubyte. Returns Splits with X: (N, 1, 28, 28) float32 in [0, 1] (or uint8
+    0..255 with dtype="uint8") and y: (N,) int64; the official 10,000 test images are the test
+    set, and `val` (a fraction or count) of the 60,000 training images, stratified and seeded,
+    become the validation set.
+
+    Nothing is downloaded unless download=True: then missing files are fetched from the
+    official site or its mirrors and checked against their published SHA-256 first.
+    """
+    root = Path(root)
+    dtype = _image_dtype(dtype)
+    paths = {stem: _find_mnist_file(root, stem) for stem in MNIST_FILES}
+    missing = [stem for stem, path in paths.items() if path is None]
+    if missing and download:
+        for stem in missing:
+            sha256, _ = MNIST_FILES[stem]
+            name = stem + ".gz"
+            paths[stem] = _download([base + name for base in MNIST_URLS], root / name, sha256)
+    elif missing:
+        raise FileNotFoundError(_missing_files_message(
+            "MNIST", root, [s + ".gz" for s in missing],
+            f"Download them from {MNIST_URLS[-1]} (or the mirror {MNIST_URLS[0]}) and put them, "
+            f"gzipped or not, in that folder.", "load_mnist"))
+
+    def load(kind: str) -> tuple[np.ndarray, np.ndarray]:
+        prefix = "train" if kind == "train" else "t10k"
+        images_path = paths[f"{prefix}-images-idx3-ubyte"]
+        labels_path = paths[f"{prefix}-labels-idx1-ubyte"]
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise ValueError(f"{images_path}: expected an IDX image file (magic 0x00000803: "
+                             f"unsigned bytes, 3 dimensions N x H x W), got {images.ndim} "
+                             f"dimensions of {images.dtype}")
+        if labels.ndim != 1 or labels.dtype != np.uint8:
+            raise ValueError(f"{labels_path}: expected an IDX label file (magic 0x00000801: "
+                             f"unsigned bytes, 1 dimension N), got {labels.ndim} dimensions "
+                             f"of {labels.dtype}")
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"{images_path.name} holds {images.shape[0]} images but "
+                             f"{labels_path.name} holds {labels.shape[0]} labels")
+        if labels.size and labels.max() > 9:
+            raise ValueError(f"{labels_path}: labels must be digits 0..9, found {labels.max()}")
+        return _as_images(images[:, None], dtype), labels.astype(np.int64)
+
+    X_train, y_train = load("train")
+    X_test, y_test = load("test")
+    return _with_val_split(X_train, y_train, X_test, y_test, val, seed, DIGIT_CLASSES)
+
+
+def _with_val_split(X_train, y_train, X_test, y_test, val, seed, class_names) -> Splits:
+    """Carve the validation set out of the official training set; the official test set
+    stays the test set."""
+    split = train_val_test_split(X_train, y_train, val=val, test=0, seed=seed,
+                                 class_names=class_names)
+    split.X_test, split.y_test = X_test, y_test
+    return split
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batches and nothing else.
+
+    A pickle is a program: it may name any importable function (os.system, say) and call it
+    while loading, so a tampered "dataset" from a classmate or an unofficial mirror could run
+    code on your machine. The official batches only need to rebuild dicts, lists, bytes and
+    one uint8 NumPy array, so only the few globals that takes are allowed.
+    """
+
+    @staticmethod
+    @functools.cache
+    def _allowed() -> dict:
+        try:
+            from numpy._core.multiarray import _reconstruct  # NumPy >= 2
+        except ImportError:  # pragma: no cover - NumPy 1.x
+            from numpy.core.multiarray import _reconstruct
+        return {
+            ("numpy.core.multiarray", "_reconstruct"): _reconstruct,   # as in the official files
+            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # pickled by NumPy >= 2
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): __import__("codecs").encode,  # bytes, pickled by Python 3
+        }
+
+    def find_class(self, module: str, name: str):
+        allowed = self._allowed()
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(
+                f"refused to load {module}.{name}: a CIFAR-10 batch holds only dicts, lists, "
+                f"bytes and a NumPy array, so this file is not an official batch"
+            )
+        return allowed[(module, name)]
+
+
+def _unpickle_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+        raise ValueError(f"{path}: not a readable CIFAR-10 batch: {error}") from error
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: a CIFAR-10 batch is a dict, got {type(batch).__name__}")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file: data (N, 3072) uint8, each row 1024 red, 1024 green, 1024 blue values of a
+    32x32 image in row-major order; labels: N ints in 0..9."""
+    batch = _unpickle_batch(path)
+    for key in ("data", "labels"):
+        if key not in batch:
+            raise ValueError(f"{path}: a CIFAR-10 batch has the keys 'data' and 'labels'; "
+                             f"this one has {sorted(map(str, batch))}")
+    data = batch["data"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got "
+                         f"{describe(data)}")
+    labels = np.asarray(batch["labels"])
+    if labels.shape != (data.shape[0],) or labels.dtype.kind not in "iu":
+        raise ValueError(f"{path}: 'labels' must hold {data.shape[0]} integers (one per "
+                         f"image), got {describe(labels)}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{path}: labels must be in 0..9, found {labels.min()}..{labels.max()}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _safe_extract(archive: Path, dest: Path) -> None:
+    """Extract the CIFAR-10 archive, refusing links and paths that leave `dest`."""
+    with tarfile.open(archive, "r:gz") as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(CIFAR10_FOLDER)]
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the standard library checks
+            tar.extractall(dest, members=members, filter="data")
+            return
+        for member in members:  # older Pythons: refuse what the "data" filter would refuse
+            target = (dest / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or dest.resolve() not in target.parents:
+                raise ValueError(f"{archive}: refusing to extract {member.name!r}")
+        tar.extractall(dest, members=members)
+
+
+def load_cifar10(root, dtype="float32", val=0.1, seed=0, download: bool = False) -> Splits:
+    """CIFAR-10 (60,000 32x32 colour images, 10 classes) from the official Python batches.
+
+    root: the folder holding ``cifar-10-batches-py/`` (what the official archive unpacks to), or
+    that folder itself. It must contain data_batch_1 ... data_batch_5, test_batch and
+    batches.meta. Returns Splits with X: (N, 3, 32, 32) float32 in [0, 1] (or uint8 with
+    dtype="uint8"), y: (N,) int64, and the class names from batches.meta; the 10,000 images of
+    test_batch are the test set and `val` of the 50,000 training images (stratified, seeded)
+    the validation set.
+
+    The batches are pickles, read by a restricted unpickler that accepts only what the official
+    files contain (see `_CifarUnpickler`). Nothing is downloaded unless download=True: then the
+    official archive is fetched, its SHA-256 checked, and it is unpacked into `root`.
+    """
+    root = Path(root)
+    dtype = _image_dtype(dtype)
+    folder = root if root.name == CIFAR10_FOLDER else root / CIFAR10_FOLDER
+    missing = [name for name in CIFAR10_BATCHES if not (folder / name).is_file()]
+    if missing and download:
+        archive = root / CIFAR10_ARCHIVE
+        if not archive.is_file():
+            _download([CIFAR10_URL], archive, CIFAR10_SHA256)
+        elif _sha256(archive) != CIFAR10_SHA256:
+            raise ChecksumError(f"{archive} exists but its SHA-256 is not the published "
+                                f"{CIFAR10_SHA256}: delete it and try again")
+        _safe_extract(archive, root)
+        folder = root / CIFAR10_FOLDER
+        missing = [name for name in CIFAR10_BATCHES if not (folder / name).is_file()]
+        if missing:
+            raise ValueError(f"{archive} did not contain {', '.join(missing)}")
+    elif missing:
+        raise FileNotFoundError(_missing_files_message(
+            "CIFAR-10", folder, missing,
+            f"Download {CIFAR10_URL} (the 'CIFAR-10 python version' of "
+            f"https://www.cs.toronto.edu/~kriz/cifar.html) and unpack it in {root.resolve()}, "
+            f"so that {folder.resolve()} holds the batches.", "load_cifar10"))
+
+    meta = _unpickle_batch(folder / "batches.meta")
+    names = meta.get("label_names")
+    if not isinstance(names, list) or len(names) != 10:
+        raise ValueError(f"{folder / 'batches.meta'}: expected 'label_names', a list of 10 "
+                         f"class names, got {names!r:.100}")
+    class_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+    train = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)]
+    X_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    X_test, y_test = _read_cifar_batch(folder / "test_batch")
+    return _with_val_split(_as_images(X_train, dtype), y_train, _as_images(X_test, dtype),
+                           y_test, val, seed, class_names)
