@@ -265,3 +265,22 @@ def test_modules_follow_the_model_to_another_dtype():
         warnings.simplefilter("error")
         out = net(torch.randn(2, 1, 5, 5, dtype=F64))
     assert out.dtype == F64 and net[1].running_mean.dtype == F64
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: ct.Conv2d(3, 4, 3, padding=1), lambda: ct.MaxPool2d(2), lambda: ct.AvgPool2d(2),
+    lambda: ct.BatchNorm2d(3), lambda: ct.Dropout(keep_prob=1.0),
+])  # fmt: skip
+def test_an_inplace_relu_may_follow_every_layer(layer):
+    # nn.ReLU(inplace=True) after a layer is common (VGG, ResNet); autograd refuses it when the
+    # layer's Function returns a view or its own input, so ours must return a fresh tensor,
+    # and the gradient must be the one torch.nn computes
+    torch.manual_seed(0)
+    ours = layer().to(F64)
+    reference = copy.deepcopy(ours)
+    x = torch.randn(2, 3, 8, 8, dtype=F64, requires_grad=True)
+    out = nn.ReLU(inplace=True)(ours(x))
+    out.sum().backward()
+    x_ref = x.detach().clone().requires_grad_()
+    torch.relu(reference(x_ref)).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad, **TIGHT)

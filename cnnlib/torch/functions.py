@@ -148,6 +148,11 @@ class LayerFunction(torch.autograd.Function):
         ctx.save_for_backward(*tensors)
         ctx.layer_backward = layer_backward
         ctx.num_args = len(args)
+        # autograd forbids in-place changes (nn.ReLU(inplace=True) after the layer) to an
+        # output that is a view made inside a Function, or one of its inputs returned as is:
+        # such an output leaves as a fresh tensor
+        if out._base is not None or any(out is arg for arg in args):
+            out = out.clone()
         return out
 
     @staticmethod
