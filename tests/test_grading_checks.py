@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from course import ROOT, assignment_ids
 
 from cnnlib import arithmetic as ar
 from cnnlib.grading import (
@@ -152,3 +153,22 @@ def test_check_table_names_row_and_field():
     rows = [dict(r) for r in expected]
     rows[0]["memory_kb"] += 1e-13  # float fields compare with a tolerance
     check_table(rows, expected)
+
+
+@pytest.mark.parametrize("assignment_id", assignment_ids())
+def test_every_grade_cell_has_a_trusted_check_for_the_hardened_grader(assignment_id):
+    # python -m cnnlib grade keeps a grade cell's points only when its trusted check agrees, and
+    # a cell without one scores 0 (fail closed): a new assignment must add its checks to specs
+    import nbformat
+
+    from cnnlib.grading.specs import spec_for
+
+    source = nbformat.read(ROOT / "solutions" / assignment_id / f"{assignment_id}.ipynb", 4)
+    graded = {
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in source.cells
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+    }
+    checks = spec_for(assignment_id).checks
+    assert graded == set(checks), (graded ^ set(checks))
+    assert all(checks[grade_id] for grade_id in graded)
