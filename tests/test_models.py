@@ -461,3 +461,10 @@ def test_mobilenet_width_multiplier():
     assert half.conv1.out_channels == 16 and half.fc.in_features == 512
     with pytest.raises(ValueError, match="width_multiplier"):
         models.MobileNetV1(width_multiplier=0)
+
+
+def test_the_zoo_is_reachable_from_cnnlib_torch():
+    # the README's three lines: `import cnnlib.torch as ct; ct.models.create("vgg16")`
+    import cnnlib.torch as ct
+
+    assert ct.models is models and ct.models.create("lenet5") is not None

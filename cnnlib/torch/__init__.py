@@ -5,6 +5,8 @@ torch tensors on any device; autograd Functions and nn.Modules built on them; th
 zoo (`cnnlib.torch.models`), `summary`, and the training loop `fit`.
 """
 
+# the zoo: ct.models.create(name) right after `import cnnlib.torch as ct`
+from . import models as models
 from .activations import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
 from .conv import *  # noqa: F403
