@@ -16,7 +16,11 @@ multiply-adds (cnnlib.arithmetic.conv_macs), each 2 floating-point operations; t
 does twice the forward's work (one product for dw, one for dx), so forward + backward is
 3 * 2 * MACs. Times are the best of several calls after a warm-up (the least disturbed by other
 programs), repeated over rounds whose spread is printed: on a shared machine, trust the minimum
-and read the spread as the noise. Both libraries run with the same number of threads.
+and read the spread as the noise. Both libraries run with the same number of threads: torch's
+intra-op threads, and for cnnlib.numpy the BLAS thread count, which its conv uses as that many
+worker threads, each doing whole blocks of images with BLAS held to one thread inside.
+Other programs on the CPUs hurt the two differently (BLAS and torch threads that wait for
+each other suffer most), so compare quiet runs, or --threads 1.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cnnlib.arithmetic import conv_macs  # noqa: E402
@@ -171,6 +176,9 @@ def main() -> None:
     print(f"threads: {ARGS.threads} (torch.get_num_threads() = {torch.get_num_threads()}, "
           f"OPENBLAS/OMP/MKL_NUM_THREADS = {ARGS.threads}); numpy {np.__version__}, "
           f"torch {torch.__version__}; best of {ARGS.repeats} calls x {ARGS.rounds} rounds")
+    blas_threads = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    print(f"   BLAS threads {blas_threads}: cnnlib.numpy's conv runs its blocks on "
+          f"{max(blas_threads, default=1)} worker thread(s)")
     flops, numpy_time, torch_time = numpy_vs_torch()
     rate = matmul_ceiling()
     print(f"   at that rate the three matrix products of the conv alone would take "

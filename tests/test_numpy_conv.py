@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnnlib.numpy import conv as conv_module
 from cnnlib.numpy.conv import (
@@ -165,6 +166,31 @@ def test_fast_path_blocks(monkeypatch, stride, block_columns):
     dout = np.random.default_rng(4).standard_normal(out.shape)
     for ours, reference in zip(conv_backward(dout, cache), conv_backward_naive(dout, cache_naive),
                                strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_fast_path_threads_give_the_serial_result(monkeypatch, stride):
+    # with BLAS allowed 3 threads the blocks run on 3 worker threads (even on a 1-CPU machine);
+    # each block does the same arithmetic as in one thread and the shares of dw and db are
+    # summed in block order, so the result is the serial one to the last bit
+    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 30)
+    x, w, b = _layer((9, 2, 6, 5), (3, 2, 3, 2), seed=13)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, stride=stride, pad=1)
+    dout = np.random.default_rng(14).standard_normal(out_naive.shape)
+    results = {}
+    for threads in (1, 3):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            assert conv_module._worker_count() == threads
+            out, cache = conv_forward(x, w, b, stride=stride, pad=1)
+            results[threads] = (out, *conv_backward(dout, cache))
+            # the workers hold BLAS to one thread only while they run
+            blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+            assert [lib["num_threads"] for lib in blas] == [threads] * len(blas)
+    for threaded, serial in zip(results[3], results[1], strict=True):
+        np.testing.assert_array_equal(threaded, serial)
+    expected = (out_naive, *conv_backward_naive(dout, cache_naive))
+    for ours, reference in zip(results[3], expected, strict=True):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
 
