@@ -107,3 +107,52 @@ def cell_scores(course: Path, assignment_id: str, student: str) -> dict[str, flo
         submission = gradebook.find_submission(assignment_id, student)
         grades = [grade for notebook in submission.notebooks for grade in notebook.grades]
         return {grade.name: grade.score for grade in grades}
+
+
+# For each assignment, a typical partly wrong submission: answer cells replaced by plausible
+# mistakes, and the grade cells each mistake must fail. Every other grade cell must get full marks.
+PARTLY_WRONG = {
+    "a1_conv_arithmetic": {
+        "replace": {
+            # ignores strict: the floor formula is right, strict mode is not
+            "conv_output_size": """
+def conv_output_size(size, kernel, stride=1, pad=0, dilation=1, strict=False):
+    k_eff = dilation * (kernel - 1) + 1
+    if k_eff > size + 2 * pad:
+        raise ValueError("kernel does not fit")
+    return (size + 2 * pad - k_eff) // stride + 1
+""",
+            # ignores dilation: passes every visible check, fails the hidden ones
+            "same_padding": """
+def same_padding(kernel, dilation=1):
+    if kernel % 2 == 0:
+        raise ValueError("even kernel")
+    return (kernel - 1) // 2
+""",
+            # forgets that strides multiply the growth of later layers
+            "receptive_field": """
+def receptive_field(layers):
+    field = 1
+    for layer in layers:
+        dilation = layer[2] if len(layer) > 2 else 1
+        field += dilation * (layer[0] - 1)
+    return field
+""",
+            # right parameter count, but MACs forget the input channels
+            "conv_params_and_macs": """
+def conv_params(in_channels, out_channels, kernel, bias=True):
+    kh, kw = as_pair(kernel)
+    return out_channels * in_channels * kh * kw + (out_channels if bias else 0)
+
+
+def conv_macs(in_channels, out_channels, kernel, output_size):
+    kh, kw = as_pair(kernel)
+    h_out, w_out = as_pair(output_size)
+    return out_channels * h_out * w_out * kh * kw
+""",
+        },
+        # the table uses conv_macs, so it fails with it
+        "fails": {"test_conv_output_size_strict", "test_same_padding", "test_receptive_field",
+                  "test_conv_macs", "test_lenet5_table"},
+    },
+}  # fmt: skip

@@ -34,16 +34,17 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from cnnlib.arithmetic import conv_output_size
 from cnnlib.numpy._checks import (
     as_pair,
     check_float_array,
     check_length,
     check_ndim,
     check_shape,
-    check_window_fits,
     describe,
 )
+
+# the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
+from cnnlib.numpy.conv import _geometry, _output_size, _span
 
 from ._tensors import check_float_tensors, check_tensor
 
@@ -72,29 +73,7 @@ class ConvCache(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Geometry shared by every function here
-
-
-def _span(kernel, dilation) -> tuple[int, int]:
-    """Rows and columns a dilated kernel covers: K_eff = D*(K - 1) + 1 along each axis."""
-    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
-
-
-def _output_size(size, kernel, stride, pad, dilation) -> tuple[int, int]:
-    """(H', W') by cnnlib.arithmetic's floor formula; every argument an (H, W) pair."""
-    return tuple(
-        conv_output_size(size[a], kernel[a], stride[a], pad[a], dilation[a]) for a in (0, 1)
-    )
-
-
-def _geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
-    """Check stride/pad/dilation and that the (dilated) kernel fits; return pairs and (H', W')."""
-    stride = as_pair("stride", stride)
-    pad = as_pair("pad", pad, minimum=0)
-    dilation = as_pair("dilation", dilation)
-    size = tuple(x_shape[2:])
-    check_window_fits(kernel_name, _span(kernel, dilation), size, pad)
-    return stride, pad, dilation, _output_size(size, kernel, stride, pad, dilation)
+# Checks shared by every function here (the geometry comes from cnnlib.numpy.conv)
 
 
 def _check_layer(x, w, b) -> None:
