@@ -280,6 +280,26 @@ def test_conv_matches_torch_conv2d_over_geometries(n, c, f, h, w, kh, kw, stride
         _close(grad, ref, TORCH_TOL)
 
 
+@pytest.mark.parametrize("pad", [(0, 0), (1, 0), (2, 3), (4, 1)])
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 1)])
+@pytest.mark.parametrize("filters", [2, 3, 4])
+def test_stride_one_dx_as_a_full_convolution_and_the_fold_fallback(pad, dilation, filters):
+    # at stride 1 conv_backward gets dx from the rotated kernel while pad <= K_eff - 1 along
+    # both axes and F <= C, and from fold otherwise ((4, 1): a pad wider than the 3x3 kernel's
+    # span; 4 filters on 3 channels)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 7, 6, generator=gen, dtype=torch.float64)
+    weight = torch.randn(filters, 3, 3, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(filters, generator=gen, dtype=torch.float64)
+    out, cache = ct.conv_forward(x, weight, b, stride=1, pad=pad, dilation=dilation)
+    dout = torch.randn(out.shape, generator=gen, dtype=torch.float64).expand(out.shape)
+    _, ref_grads = _autograd(
+        lambda x, w, b: F.conv2d(x, w, b, padding=pad, dilation=dilation), (x, weight, b), dout
+    )
+    for grad, ref in zip(ct.conv_backward(dout, cache), ref_grads, strict=True):
+        _close(grad, ref, TORCH_TOL)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     kind=st.sampled_from(["max", "avg"]),

@@ -305,6 +305,13 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
 
     and fold (col2im) adds each column's gradient back onto the pixels it was copied from; db
     sums dout over everything but the filter axis.
+
+    At stride 1 dx skips fold: it is the "full" convolution of dout with the kernel rotated by
+    180 degrees and its F and C axes swapped (lecture 04), padded by K_eff - 1 - pad so that
+    it comes out H x W, and conv_forward computes that with one more im2col and product.
+    F.fold is slow on the CPU: dx this way took 1.1x to 2x less time on the CIFAR ResNet's
+    layers (measured). fold stays for stride > 1, a pad larger than K_eff - 1, and layers with
+    more filters than input channels.
     """
     x, w, _, x_padded, stride, pad, dilation = cache
     _check_dout(dout, cache)
@@ -312,10 +319,21 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
     kernel = tuple(w.shape[2:])
     cols = _columns(x_padded, kernel, stride, dilation)
     # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles slowly
-    dout_rows = dout.reshape(dout.shape[0], num_filters, -1).contiguous()  # (N, F, H'*W')
+    dout = dout.contiguous()
+    dout_rows = dout.reshape(dout.shape[0], num_filters, -1)  # (N, F, H'*W')
     dw = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(w.shape)
+    db = dout.sum(dim=(0, 2, 3))
+    span = _span(kernel, dilation)
+    fits = all(p <= s - 1 for p, s in zip(pad, span, strict=True))
+    # the full convolution copies F*KH*KW numbers per pixel where fold adds C*KH*KW: it pays
+    # when F <= C (a ResNet's 3x3 layers), not for a first layer like LeNet's 1 -> 20 (measured)
+    if stride == (1, 1) and fits and num_filters <= x.shape[1]:
+        w_rotated = w.flip(2, 3).transpose(0, 1)  # (C, F, KH, KW)
+        full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
+        no_bias = w.new_zeros(w.shape[1])
+        dx, _ = conv_forward(dout, w_rotated, no_bias, stride=1, pad=full_pad, dilation=dilation)
+        return dx, dw, db
     dcols = w.reshape(num_filters, -1).T @ dout_rows  # (N, C*KH*KW, H'*W')
     dx_padded = F.fold(dcols, tuple(x_padded.shape[2:]), kernel, dilation=dilation,
                        stride=stride)
-    db = dout.sum(dim=(0, 2, 3))
     return _crop(dx_padded, pad, x.shape), dw, db
