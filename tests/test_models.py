@@ -464,7 +464,7 @@ def test_mobilenet_width_multiplier():
 
 
 def test_the_zoo_is_reachable_from_cnnlib_torch():
-    # the README's three lines: `import cnnlib.torch as ct; ct.models.create("vgg16")`
+    # the README's example: `import cnnlib.torch as ct; ct.models.create("vgg16")`
     import cnnlib.torch as ct
 
     assert ct.models is models and ct.models.create("lenet5") is not None
