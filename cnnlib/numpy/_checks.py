@@ -109,7 +109,6 @@ def check_labels(name: str, y, num_samples: int, num_classes: int) -> None:
         )
 
 
-
 def check_number(
     name: str, value, minimum: float | None = None, maximum: float | None = None,
     strict_minimum: bool = False,

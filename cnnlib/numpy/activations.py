@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf
 
 from ._checks import check_float_array, check_ndim, check_number, check_shape, describe
 
@@ -211,6 +210,15 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _GELU_TANH_COEFF = 0.044715
 
 
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF, elementwise."""
+    # imported here, not at the top: scipy.special takes longer to import than all of
+    # cnnlib.numpy, and only the exact GELU needs it
+    from scipy.special import erf
+
+    return 0.5 * (1 + erf(x / math.sqrt(2)))
+
+
 def gelu_forward(x: np.ndarray, approximate: str = "none"):
     """GELU (Hendrycks & Gimpel, 2016): out = x Phi(x), Phi the standard normal CDF.
 
@@ -221,7 +229,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "none"):
     """
     check_float_array("x", x)
     if approximate == "none":
-        out = 0.5 * x * (1 + erf(x / math.sqrt(2)))
+        out = x * _normal_cdf(x)
     elif approximate == "tanh":
         out = 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + _GELU_TANH_COEFF * x**3)))
     else:
@@ -238,7 +246,7 @@ def gelu_backward(dout: np.ndarray, cache):
     x, approximate = cache
     _check_dout(dout, x)
     if approximate == "none":
-        cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
+        cdf = _normal_cdf(x)
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         slope = cdf + x * pdf
     else:

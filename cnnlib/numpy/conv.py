@@ -66,7 +66,7 @@ from typing import NamedTuple
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from cnnlib.arithmetic import conv_output_size
+from cnnlib.arithmetic import conv_output_size, effective_kernel_size
 
 from ._checks import (
     as_pair,
@@ -118,7 +118,7 @@ class ConvCache(NamedTuple):
 
 def _span(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
     """Rows and columns a dilated kernel covers: K_eff = D*(K - 1) + 1 along each axis."""
-    return tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    return tuple(effective_kernel_size(k, d) for k, d in zip(kernel, dilation, strict=True))
 
 
 def _output_size(size, kernel, stride, pad, dilation) -> tuple[int, int]:
@@ -162,8 +162,7 @@ def _pad(x: np.ndarray, pad: tuple[int, int], dtype, value=0.0) -> np.ndarray:
 
 def _crop(x_padded: np.ndarray, pad: tuple[int, int], shape) -> np.ndarray:
     """The inverse of _pad: the (N, C, H, W) = shape interior of x_padded, contiguous."""
-    (pad_h, pad_w), (h, w) = pad, shape[2:]
-    return np.ascontiguousarray(x_padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w])
+    return np.ascontiguousarray(_interior(x_padded, pad, shape))
 
 
 def _interior(x_padded: np.ndarray, pad: tuple[int, int], shape) -> np.ndarray:
@@ -449,6 +448,8 @@ class _BlockPlan:
         self.dtype = dtype
         self.wide = stride == (1, 1)
         self.row_width = self.padded_w if self.wide else out_size[1]
+        # offset of the last kernel tap in x_padded's flattened image (see dout_grid)
+        self.lead = (kernel[0] - 1) * dilation[0] * self.padded_w + (kernel[1] - 1) * dilation[1]
         per_block = max(1, _BLOCK_COLUMNS // (out_size[0] * self.row_width))
         self.blocks = [
             slice(start, min(start + per_block, self.num_images))
@@ -521,15 +522,11 @@ class _BlockPlan:
         Wp - W' columns of each image (no window starts there) and `lead` columns in front.
         """
         n, num_filters, out_h, out_w = dout_block.shape
-        lead = self._lead()
+        lead = self.lead
         grid = self._buffer((num_filters, lead + n * self.padded_h * self.padded_w), "grid")
         images = grid[:, lead:].reshape(num_filters, n, self.padded_h, self.padded_w)
         images[:, :, :out_h, :out_w] = dout_block.transpose(1, 0, 2, 3)
         return grid
-
-    def _lead(self) -> int:
-        """Offset of the last kernel tap in x_padded's flattened image."""
-        return list(self._wide_taps())[-1][2]
 
     def dw_share(self, cols: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """cols @ dout_rows.T for a block at stride 1: (C*KH*KW, F), one product per image.
@@ -538,7 +535,7 @@ class _BlockPlan:
         block's dout rows are the first H'*Wp entries of each image's grid, read in place.
         """
         rows_per_image = self.out_size[0] * self.padded_w
-        image_size, lead = self.padded_h * self.padded_w, self._lead()
+        image_size, lead = self.padded_h * self.padded_w, self.lead
         share = np.zeros((cols.shape[0], grid.shape[0]), dtype=self.dtype)
         for m in range(cols.shape[1] // rows_per_image):
             start = lead + m * image_size
@@ -556,7 +553,7 @@ class _BlockPlan:
         that start in the zeros add nothing). No col2im: its adds would run over a matrix
         KH*KW times the size of dx_padded, these over one about that size.
         """
-        lead = self._lead()
+        lead = self.lead
         size = grid.shape[1] - lead
         total = self._buffer((self.channels, size), "dx_total")
         term = self._buffer((self.channels, size), "dx_term")

@@ -50,8 +50,8 @@ def rel_error(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
 
 
-def _centred_difference(evaluate: Callable[[], float], x: np.ndarray, index, h: float) -> float:
-    """(evaluate at x[index] + h - evaluate at x[index] - h) / 2h, leaving x as it was."""
+def _evaluate_either_side(evaluate: Callable, x: np.ndarray, index, h: float):
+    """(evaluate() with x[index] + h, evaluate() with x[index] - h), leaving x as it was."""
     original = x[index]
     try:
         x[index] = original + h
@@ -60,6 +60,12 @@ def _centred_difference(evaluate: Callable[[], float], x: np.ndarray, index, h: 
         f_minus = evaluate()
     finally:
         x[index] = original
+    return f_plus, f_minus
+
+
+def _centred_difference(evaluate: Callable[[], float], x: np.ndarray, index, h: float) -> float:
+    """(evaluate at x[index] + h - evaluate at x[index] - h) / 2h, leaving x as it was."""
+    f_plus, f_minus = _evaluate_either_side(evaluate, x, index, h)
     return (f_plus - f_minus) / (2.0 * h)
 
 
@@ -129,14 +135,7 @@ def numeric_gradient_array(
 
     grad = np.zeros(x.shape, dtype=np.float64)
     for index in np.ndindex(x.shape):
-        original = x[index]
-        try:
-            x[index] = original + h
-            out_plus = output()
-            x[index] = original - h
-            out_minus = output()
-        finally:
-            x[index] = original
+        out_plus, out_minus = _evaluate_either_side(output, x, index, h)
         grad[index] = np.sum((out_plus - out_minus) * dout) / (2.0 * h)
     return grad
 

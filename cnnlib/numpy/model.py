@@ -22,7 +22,7 @@ from collections.abc import Iterator, MutableMapping
 
 import numpy as np
 
-from cnnlib.arithmetic import conv_output_size, pool_output_size, same_padding
+from cnnlib.arithmetic import conv_output_shape, pool_output_shape, same_padding
 
 # The functional layers are looked up as module attributes when a layer runs, not imported by
 # name here: this module then imports even while a functional module is being rewritten.
@@ -145,12 +145,9 @@ class Conv(Layer):
 
     def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """(F, H', W') for an input of shape (C, H, W), by cnnlib.arithmetic's floor formula."""
-        _, height, width = input_shape
         num_filters, _, kh, kw = self.params["w"].shape
-        return (
-            num_filters,
-            conv_output_size(height, kh, self.stride, self.pad, self.dilation),
-            conv_output_size(width, kw, self.stride, self.pad, self.dilation),
+        return conv_output_shape(
+            input_shape, num_filters, (kh, kw), self.stride, self.pad, self.dilation
         )
 
     def forward(self, x, train=True):
@@ -185,13 +182,12 @@ class Affine(Layer):
         self.params["b"] = np.zeros(out_dim, dtype=dtype)
 
     def forward(self, x, train=True):
-        self._input_shape = x.shape
         out, self.cache = _layers.affine_forward(x, self.params["w"], self.params["b"])
         return out
 
     def backward(self, dout):
         dx, self.grads["w"], self.grads["b"] = _layers.affine_backward(dout, self._cache())
-        return dx.reshape(self._input_shape)
+        return dx
 
     def _describe(self):
         return "{} -> {}".format(*self.params["w"].shape)
@@ -237,14 +233,7 @@ class _Pool(Layer):
 
     def output_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """(C, H', W') for an input of shape (C, H, W)."""
-        channels, height, width = input_shape
-        size, stride = as_pair("size", self.size), as_pair("stride", self.stride)
-        pad = as_pair("pad", self.pad, minimum=0)
-        return (
-            channels,
-            pool_output_size(height, size[0], stride[0], pad[0]),
-            pool_output_size(width, size[1], stride[1], pad[1]),
-        )
+        return pool_output_shape(input_shape, self.size, self.stride, self.pad)
 
     def forward(self, x, train=True):
         pool_forward = getattr(_pool, f"{self.kind}_pool_forward")

@@ -36,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._checks import check_float_array, describe
+from ._checks import check_float_array, check_positive_int, describe
 
 __all__ = [
     "UPDATE_RULES",
@@ -290,10 +290,7 @@ def step_decay(lr0: float, epoch: float, step_size: int, gamma: float = 0.1) -> 
     torch.optim.lr_scheduler.StepLR(step_size, gamma).
     """
     lr0, epoch = _schedule_args(lr0, epoch)
-    if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral):
-        raise TypeError(f"step_size must be an int, got {describe(step_size)}")
-    if step_size < 1:
-        raise ValueError(f"step_size must be >= 1, got {step_size}")
+    step_size = check_positive_int("step_size", step_size)
     return lr0 * _gamma(gamma) ** (epoch // step_size)
 
 

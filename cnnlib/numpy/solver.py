@@ -40,6 +40,8 @@ from .optim import default_config, get_update_rule
 __all__ = ["Solver"]
 
 _DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+# The per-iteration and per-epoch histories, saved in and restored from checkpoints
+_HISTORIES = ("loss_history", "train_acc_history", "val_acc_history", "lr_history")
 
 
 def _interactive() -> bool:
@@ -309,7 +311,7 @@ class Solver:
                         "stores numbers and arrays only"
                     )
                 arrays[f"optim/{name}/{key}"] = np.asarray(value)
-        for key in ("loss_history", "train_acc_history", "val_acc_history", "lr_history"):
+        for key in _HISTORIES:
             arrays[key] = np.asarray(getattr(self, key), dtype=np.float64)
         arrays["epoch"] = np.asarray(self.epoch)
         arrays["best_val_acc"] = np.asarray(self.best_val_acc)
@@ -358,7 +360,7 @@ class Solver:
         for key, value in groups.get("optim", {}).items():
             name, _, entry = key.rpartition("/")
             self.optim_configs[name][entry] = value.item() if value.ndim == 0 else value
-        for key in ("loss_history", "train_acc_history", "val_acc_history", "lr_history"):
+        for key in _HISTORIES:
             setattr(self, key, [float(v) for v in scalars[key]])
         self.epoch = int(scalars["epoch"])
         self.best_val_acc = float(scalars["best_val_acc"])

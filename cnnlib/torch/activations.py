@@ -16,7 +16,12 @@ import math
 import torch
 
 from cnnlib.numpy._checks import check_ndim, check_number, check_shape, describe
-from cnnlib.numpy.activations import SELU_ALPHA, SELU_SCALE
+from cnnlib.numpy.activations import (
+    _GELU_TANH_COEFF,
+    _SQRT_2_OVER_PI,
+    SELU_ALPHA,
+    SELU_SCALE,
+)
 
 from ._tensors import check_float_tensors
 
@@ -198,10 +203,6 @@ def selu_backward(dout: torch.Tensor, cache):
     """dx = SELU_SCALE * elu'(x) * dout."""
     x = cache
     return SELU_SCALE * elu_backward(dout, (x, SELU_ALPHA))
-
-
-_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
-_GELU_TANH_COEFF = 0.044715
 
 
 def gelu_forward(x: torch.Tensor, approximate: str = "none"):

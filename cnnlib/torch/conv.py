@@ -34,17 +34,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from cnnlib.numpy._checks import (
-    as_pair,
-    check_float_array,
-    check_length,
-    check_ndim,
-    check_shape,
-    describe,
-)
+from cnnlib.numpy import conv as numpy_conv
+from cnnlib.numpy._checks import as_pair, check_ndim, check_shape
 
 # the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
-from cnnlib.numpy.conv import _geometry, _output_size, _span
+from cnnlib.numpy.conv import _geometry, _span
 
 from ._tensors import check_float_tensors, check_tensor
 
@@ -73,21 +67,15 @@ class ConvCache(NamedTuple):
 
 
 # --------------------------------------------------------------------------------------------
-# Checks shared by every function here (the geometry comes from cnnlib.numpy.conv)
+# Checks shared by every function here: torch's own (tensors, one device and dtype) first, then
+# cnnlib.numpy.conv's shape checks, which read only .ndim, .shape and .dtype
 
 
 def _check_layer(x, w, b) -> None:
     """The layer's tensors: x (N, C, H, W), w (F, C, KH, KW), b (F,), floating point, one
     device and dtype."""
     check_float_tensors(x=x, w=w, b=b)
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    check_ndim("w", w, 4, "(F, C, KH, KW)")
-    if w.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"w must have shape (F, {x.shape[1]}, KH, KW) to match the {x.shape[1]} channels of "
-            f"x {tuple(x.shape)}, got {describe(w)}"
-        )
-    check_length("b", b, w.shape[0], f"the {w.shape[0]} filters of w")
+    numpy_conv._check_layer(x, w, b)
 
 
 def _pad(x: torch.Tensor, pad: tuple[int, int], value: float = 0.0) -> torch.Tensor:
@@ -229,12 +217,7 @@ def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride
 def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
     """dout must be a float tensor shaped like the forward's output; return (H', W')."""
     check_tensor("dout", dout)
-    check_float_array("dout", dout)
-    kernel = tuple(cache.w.shape[2:])
-    out_size = _output_size(cache.x.shape[2:], kernel, cache.stride, cache.pad, cache.dilation)
-    expected = (cache.x.shape[0], cache.w.shape[0], *out_size)
-    check_shape("dout", dout, expected, "the layer's output (N, F, H', W')")
-    return out_size
+    return numpy_conv._check_dout(dout, cache)
 
 
 def conv_backward_naive(dout: torch.Tensor, cache: ConvCache):

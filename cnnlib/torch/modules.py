@@ -110,6 +110,15 @@ def _require(module: nn.Module, **defaults) -> None:
             raise _Unsupported(f"{name}={got!r} is not implemented (only {name}={wanted!r})")
 
 
+def _check_last_axis(x, layer: nn.Module) -> None:
+    """x must be a tensor (..., in_features) for `layer`, which maps its last axis."""
+    if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[-1] != layer.in_features:
+        raise ValueError(
+            f"x must have shape (..., {layer.in_features}) for {type(layer).__name__}("
+            f"{layer.in_features}, {layer.out_features}), got {describe(x)}"
+        )
+
+
 def _copied(new: nn.Module, old: nn.Module) -> nn.Module:
     """`new` with `old`'s parameters, buffers and train/eval mode."""
     new.load_state_dict(old.state_dict())
@@ -209,11 +218,7 @@ class Linear(nn.Module):
             _reset_like_torch(self.weight, self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"x must have shape (..., {self.in_features}) for Linear({self.in_features}, "
-                f"{self.out_features}), got {describe(x)}"
-            )
+        _check_last_axis(x, self)
         rows = x.reshape(-1, self.in_features)
         out = affine(rows, self.weight.T, self.bias)
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -591,11 +596,7 @@ class Maxout(nn.Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"x must have shape (..., {self.in_features}) for Maxout({self.in_features}, "
-                f"{self.out_features}), got {describe(x)}"
-            )
+        _check_last_axis(x, self)
         out = maxout(x.reshape(-1, self.in_features), self.weight, self.bias)
         return out.reshape(*x.shape[:-1], self.out_features)
 

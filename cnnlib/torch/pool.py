@@ -27,16 +27,12 @@ from typing import NamedTuple
 
 import torch
 
-from cnnlib.numpy._checks import (
-    as_pair,
-    check_float_array,
-    check_ndim,
-    check_shape,
-    check_window_fits,
-)
+# the geometry (argument checks, output sizes, which slice is tap (p, q)) is the NumPy layer's
+from cnnlib.numpy import pool as numpy_pool
+from cnnlib.numpy.pool import _taps
 
 from ._tensors import check_float_tensors, check_tensor
-from .conv import _crop, _output_size, _pad
+from .conv import _crop, _pad
 
 __all__ = [
     "PoolCache",
@@ -49,9 +45,6 @@ __all__ = [
     "max_pool_forward",
     "max_pool_forward_naive",
 ]
-
-_NO_DILATION = (1, 1)
-
 
 class PoolCache(NamedTuple):
     """What a pooling backward pass needs. `argmax` (max pooling, fast forward only) holds, per
@@ -68,48 +61,19 @@ class PoolCache(NamedTuple):
 def _pool_geometry(x, size, stride, pad):
     """Check the arguments; return size, stride, pad as (H, W) pairs and the output (H', W')."""
     check_float_tensors(x=x)
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    size, stride, pad = as_pair("size", size), as_pair("stride", stride), as_pair("pad", pad, 0)
-    if 2 * pad[0] > size[0] or 2 * pad[1] > size[1]:
-        raise ValueError(
-            f"pad must be at most half the window size {size} along each axis (so that every "
-            f"window covers some real input), wanted pad <= {(size[0] // 2, size[1] // 2)}, "
-            f"got pad={pad}"
-        )
-    check_window_fits("size", size, tuple(x.shape[2:]), pad)
-    return size, stride, pad, _output_size(tuple(x.shape[2:]), size, stride, pad, _NO_DILATION)
+    return numpy_pool._pool_geometry(x, size, stride, pad)
 
 
 def _check_dout(dout, cache: PoolCache) -> tuple[int, int]:
     """dout must be a float tensor shaped like the forward's output; return (H', W')."""
     check_tensor("dout", dout)
-    check_float_array("dout", dout)
-    out_size = _output_size(tuple(cache.x.shape[2:]), cache.size, cache.stride, cache.pad,
-                            _NO_DILATION)
-    check_shape("dout", dout, (*cache.x.shape[:2], *out_size), "the pooled output (N, C, H', W')")
-    return out_size
+    return numpy_pool._check_dout(dout, cache)
 
 
 def _window(x_padded, i, j, size, stride):
     """The (N, C, KH, KW) windows of output (i, j), every image and channel: a view."""
     top, left = i * stride[0], j * stride[1]
     return x_padded[:, :, top : top + size[0], left : left + size[1]]
-
-
-def _taps(x_padded, size, stride, out_size):
-    """Position (p, q) of every window as an (N, C, H', W') view, for each k = p*KW + q.
-
-    Basic slicing, so a tap of a gradient buffer can be added to in place.
-    """
-    taps = []
-    for k in range(size[0] * size[1]):
-        p, q = divmod(k, size[1])
-        taps.append(x_padded[
-            :, :,
-            p : p + (out_size[0] - 1) * stride[0] + 1 : stride[0],
-            q : q + (out_size[1] - 1) * stride[1] + 1 : stride[1],
-        ])
-    return taps
 
 
 def _argmax(x_padded, size, stride):
