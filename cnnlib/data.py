@@ -37,7 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnlib.numpy._checks import check_ndim, check_number, check_positive_int, describe
+from cnnlib.numpy._checks import (
+    as_pair,
+    check_ndim,
+    check_number,
+    check_positive_int,
+    describe,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -244,12 +250,7 @@ def resize_images(x, size, method: str = "bilinear") -> np.ndarray:
     """
     x = np.asarray(x)
     check_ndim("x", x, 4, "(N, C, H, W)")
-    if isinstance(size, tuple | list):
-        if len(size) != 2:
-            raise ValueError(f"size must be an int or an (H, W) pair, got {size!r}")
-        out_h, out_w = (check_positive_int("size", s) for s in size)
-    else:
-        out_h = out_w = check_positive_int("size", size)
+    out_h, out_w = as_pair("size", size)
     makers = {"bilinear": _linear_weights, "nearest": _nearest_weights}
     if method not in makers:
         raise ValueError(f'method must be "bilinear" or "nearest", got {method!r}')

@@ -47,6 +47,7 @@ from torch import nn
 from torch.func import functional_call
 
 from cnnlib.arithmetic import LayerStats, conv_macs, linear_macs, memory_kb, pool_flops
+from cnnlib.numpy._checks import check_positive_int
 
 __all__ = ["ModelSummary", "SummaryRow", "summary"]
 
@@ -150,6 +151,11 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
     return tuple(int(s) for s in input_shape)
 
 
+def _is_leaf(module: nn.Module) -> bool:
+    """Whether `module` has no submodules: a layer such as Conv2d, not a container."""
+    return next(module.children(), None) is None
+
+
 def _row_modules(model: nn.Module, depth: int | None) -> dict[nn.Module, str]:
     """The modules that become rows, with their dotted paths.
 
@@ -158,7 +164,7 @@ def _row_modules(model: nn.Module, depth: int | None) -> dict[nn.Module, str]:
     rows: dict[nn.Module, str] = {}
     for path, module in model.named_modules():
         level = 0 if path == "" else path.count(".") + 1
-        is_leaf = next(module.children(), None) is None
+        is_leaf = _is_leaf(module)
         if (depth is None and is_leaf) or (
             depth is not None and (level == depth or (is_leaf and level < depth))
         ):
@@ -180,7 +186,7 @@ class _Recorder:
             if module in self.paths:
                 self._handles.append(module.register_forward_pre_hook(self._enter))
                 self._handles.append(module.register_forward_hook(self._leave))
-            elif next(module.children(), None) is None:
+            elif _is_leaf(module):
                 self._handles.append(module.register_forward_hook(self._inner_leaf))
 
     def remove(self) -> None:
@@ -199,7 +205,7 @@ class _Recorder:
     def _leave(self, module, inputs, output):
         inner_flops = self._open.pop()[0]
         x, out = _first_tensor(inputs), _first_tensor(output)
-        is_leaf = next(module.children(), None) is None
+        is_leaf = _is_leaf(module)
         if is_leaf and isinstance(module, ELEMENTWISE) and not self.elementwise:
             return
         flops = inner_flops
@@ -396,20 +402,15 @@ def summary(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     input_shape = _check_input_shape(input_shape)
-    if depth is not None and (
-        isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1
-    ):
-        raise ValueError(f"depth must be None (leaf layers) or an int >= 1, got {depth!r}")
-    if isinstance(bytes_per_element, bool) or not isinstance(bytes_per_element, numbers.Integral):
-        raise TypeError(f"bytes_per_element must be an int, got {bytes_per_element!r}")
-    if bytes_per_element < 1:
-        raise ValueError(f"bytes_per_element must be >= 1, got {bytes_per_element}")
+    if depth is not None:
+        depth = check_positive_int("depth", depth)
+    bytes_per_element = check_positive_int("bytes_per_element", bytes_per_element)
 
     first = next(iter(model.parameters()), None)
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
     device = first.device if first is not None else torch.device("cpu")
     modes = {m: m.training for m in model.modules()}
-    recorder = _Recorder(model, depth, elementwise, int(bytes_per_element))
+    recorder = _Recorder(model, depth, elementwise, bytes_per_element)
     try:
         model.train(training)
         with torch.no_grad():
@@ -434,12 +435,8 @@ def summary(
         for module, mode in modes.items():
             module.training = mode
 
-    seen, params, trainable = set(), 0, 0
-    for p in model.parameters():  # parameters() already skips shared ones; be explicit
-        if id(p) not in seen:
-            seen.add(id(p))
-            params += p.numel()
-            trainable += p.numel() if p.requires_grad else 0
+    params = sum(p.numel() for p in model.parameters())  # a shared parameter is listed once
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return ModelSummary(
         recorder.rows, input_shape, params, trainable, type(model).__name__, bytes_per_element
     )

@@ -84,7 +84,7 @@ class _Arrays:
 
     def batches(self, batch_size: int, rng: np.random.Generator | None) -> Iterator:
         n = len(self)
-        order = rng.permutation(n) if rng is not None else None
+        order = None if rng is None else torch.from_numpy(rng.permutation(n)).to(self.X.device)
         starts = list(range(0, n, batch_size))
         # A last batch of one image breaks batch norm in training mode: fold it into the one
         # before.
@@ -95,7 +95,7 @@ class _Arrays:
             if order is None:
                 yield self.X[start:stop], self.y[start:stop]
             else:
-                index = torch.from_numpy(order[start:stop]).to(self.X.device)
+                index = order[start:stop]
                 yield self.X[index], self.y[index]
 
     def num_batches(self, batch_size: int) -> int:
@@ -417,11 +417,11 @@ def load_checkpoint(model: nn.Module, path) -> dict:
 # fit, evaluate, predict
 
 
-def _check_label_range(scores: torch.Tensor, low: int, high: int) -> None:
-    """All of the training labels must be valid classes, not only those of the first batch."""
+def _check_label_range(scores: torch.Tensor, low: int, high: int, name: str) -> None:
+    """All of the labels of `name` must be valid classes, not only those of the first batch."""
     if low < 0 or high >= scores.shape[1]:
         raise ValueError(
-            f"train_data's labels go from {low} to {high} but the model outputs "
+            f"{name}'s labels go from {low} to {high} but the model outputs "
             f"{scores.shape[1]} class scores per image (shape {tuple(scores.shape)} for the "
             f"first batch), so labels must be in [0, {scores.shape[1]}); build the model with "
             f"num_classes={high + 1}?"
@@ -433,30 +433,40 @@ class Evaluation(NamedTuple):
     loss: float
 
 
-def _accuracy_count(scores: torch.Tensor, y: torch.Tensor) -> int:
-    return int((scores.argmax(dim=1) == y).sum())
+def _zero_sums(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss sum, count of right answers) as zeros on `device`. The sums stay there: reading a
+    number back every batch would make the GPU wait for the CPU. float64 where the device has
+    it (MPS has not)."""
+    sum_dtype = torch.float32 if device.type == "mps" else torch.float64
+    return (torch.zeros((), dtype=sum_dtype, device=device),
+            torch.zeros((), dtype=torch.int64, device=device))
 
 
 @torch.no_grad()
 def _run_eval(model, data, batch_size, device, loss_fn, check) -> Evaluation:
     was_training = model.training
     model.eval()
-    total, correct, loss_sum = 0, 0, 0.0
+    loss_sum, correct = _zero_sums(device)
+    total = 0
     dtype = _param_dtype(model)
+    # In-memory labels are checked all at once on the first batch; a DataLoader's batch by batch.
+    label_range = data.label_range() if check and isinstance(data, _Arrays) else None
     try:
-        for x, y in data.batches(batch_size, None):
+        for step, (x, y) in enumerate(data.batches(batch_size, None)):
             x, y = _inputs(x, device, dtype), y.to(device, non_blocking=True)
             scores = model(x)
             if check:
-                _check_scores(scores, y, check_range=True)
-            loss_sum += float(loss_fn(scores, y)) * y.shape[0]
-            correct += _accuracy_count(scores, y)
+                _check_scores(scores, y, check_range=label_range is None)
+                if step == 0 and label_range is not None:
+                    _check_label_range(scores, *label_range, data.name)
+            loss_sum += loss_fn(scores, y).to(loss_sum.dtype) * y.shape[0]
+            correct += (scores.argmax(dim=1) == y).sum()
             total += y.shape[0]
     finally:
         model.train(was_training)
     if total == 0:
         raise ValueError(f"{data.name} yielded no batches")
-    return Evaluation(correct / total, loss_sum / total)
+    return Evaluation(int(correct) / total, float(loss_sum) / total)
 
 
 def _is_classification(loss_fn) -> bool:
@@ -512,11 +522,7 @@ def _train_epoch(model, batches, optimizer, loss_fn, device, augment, autocast, 
     `check_all` (a DataLoader's first epoch: its labels are not known in advance); on the first
     batch, `label_range` (lowest, highest label of all the training data) too."""
     dtype = _param_dtype(model)
-    # Sums stay on the device: reading a number back every batch would make the GPU wait for
-    # the CPU. float64 where the device has it (MPS has not).
-    sum_dtype = torch.float32 if device.type == "mps" else torch.float64
-    loss_sum = torch.zeros((), dtype=sum_dtype, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss_sum, correct = _zero_sums(device)
     total = 0
     for step, (x, y) in enumerate(batches):
         x, y = _inputs(x, device, dtype), y.to(device, non_blocking=True)
@@ -529,7 +535,7 @@ def _train_epoch(model, batches, optimizer, loss_fn, device, augment, autocast, 
             if check and (step == 0 or check_all):
                 _check_scores(scores, y, check_range=True)
                 if step == 0 and label_range is not None:
-                    _check_label_range(scores, *label_range)
+                    _check_label_range(scores, *label_range, "train_data")
             batch_loss = loss_fn(scores, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
@@ -539,7 +545,7 @@ def _train_epoch(model, batches, optimizer, loss_fn, device, augment, autocast, 
         else:
             batch_loss.backward()
             optimizer.step()
-        loss_sum += batch_loss.detach().to(sum_dtype) * y.shape[0]
+        loss_sum += batch_loss.detach().to(loss_sum.dtype) * y.shape[0]
         if check:
             correct += (scores.detach().argmax(dim=1) == y).sum()
         total += y.shape[0]

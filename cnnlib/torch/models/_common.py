@@ -1,10 +1,12 @@
-"""What the zoo's families share: weight initialisation."""
+"""What the zoo's families share: weight initialisation and the stages of residual networks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
-__all__ = ["init_weights"]
+__all__ = ["init_weights", "make_stage"]
 
 
 def init_weights(model: nn.Module, linear_std: float | None = None) -> nn.Module:
@@ -27,3 +29,20 @@ def init_weights(model: nn.Module, linear_std: float | None = None) -> nn.Module
             nn.init.zeros_(m.bias)
     return model
 
+
+
+def make_stage(
+    make_block: Callable[..., nn.Module],
+    in_channels: int,
+    out_channels: int,
+    num_blocks: int,
+    stride: int,
+) -> nn.Sequential:
+    """A stage of residual blocks: (N, C_in, H, W) -> (N, C_out, H/stride, W/stride).
+
+    Only the first block changes the shape, `make_block(in_channels, stride=stride)`; the other
+    num_blocks - 1 keep it, `make_block(out_channels, stride=1)`.
+    """
+    first = make_block(in_channels, stride=stride)
+    rest = (make_block(out_channels, stride=1) for _ in range(num_blocks - 1))
+    return nn.Sequential(first, *rest)

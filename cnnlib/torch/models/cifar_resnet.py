@@ -12,12 +12,14 @@ Figure 6 comparison) have exactly the same parameters.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch.nn.functional as F
 from torch import nn
 
 from cnnlib.numpy._checks import check_positive_int
 
-from ._common import init_weights
+from ._common import init_weights, make_stage
 from ._registry import CIFAR, register
 
 __all__ = [
@@ -109,12 +111,10 @@ class CifarResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         channels = 16
         for stage, width in enumerate((16, 32, 64)):
-            blocks = []
-            for i in range(n):
-                stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(CifarBasicBlock(channels, width, stride, residual))
-                channels = width
-            self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
+            make_block = partial(CifarBasicBlock, out_channels=width, residual=residual)
+            stride = 1 if stage == 0 else 2
+            self.add_module(f"layer{stage + 1}", make_stage(make_block, channels, width, n, stride))
+            channels = width
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(64, num_classes)

@@ -20,6 +20,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from cnnlib.arithmetic import conv_output_size, pool_output_size
 from cnnlib.numpy._checks import check_positive_int
 
 from ._registry import register
@@ -41,8 +42,9 @@ class LeNet5(nn.Module):
         check_positive_int("num_classes", num_classes)
         check_positive_int("in_channels", in_channels)
         check_positive_int("padding", padding, minimum=0)
-        # 28 -> conv (28 + 2p - 4) -> pool /2 -> conv -> pool /2
-        side = ((28 + 2 * padding - 4) // 2 + 2 * padding - 4) // 2
+        side = 28  # conv 5x5 (pad p), pool 2x2, twice
+        for _ in range(2):
+            side = pool_output_size(conv_output_size(side, 5, pad=padding), 2)
         self.features = nn.Sequential(
             OrderedDict(
                 conv1=nn.Conv2d(in_channels, 20, 5, padding=padding),

@@ -19,11 +19,13 @@ state dicts load into these models.
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from cnnlib.numpy._checks import check_positive_int
 
-from ._common import init_weights
+from ._common import init_weights, make_stage
 from ._registry import register
 
 __all__ = [
@@ -151,13 +153,13 @@ class ResNet(nn.Module):
         channels = 64
         for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             check_positive_int(f"layers[{stage}]", blocks)
-            stride = 1 if stage == 0 else 2
-            stage_blocks = []
-            for i in range(blocks):
-                first = i == 0  # only the first block of a stage changes the shape
-                stage_blocks.append(block(channels, planes, stride if first else 1, **block_kwargs))
-                channels = planes * block.expansion
-            self.add_module(f"layer{stage + 1}", nn.Sequential(*stage_blocks))
+            make_block = partial(block, planes=planes, **block_kwargs)
+            out_channels = planes * block.expansion
+            self.add_module(
+                f"layer{stage + 1}",
+                make_stage(make_block, channels, out_channels, blocks, 1 if stage == 0 else 2),
+            )
+            channels = out_channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(channels, num_classes)

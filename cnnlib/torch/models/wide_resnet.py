@@ -8,11 +8,13 @@ between the two convs, and the shortcut is a 1x1 conv wherever the shape changes
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from cnnlib.numpy._checks import check_number, check_positive_int
 
-from ._common import init_weights
+from ._common import init_weights, make_stage
 from ._registry import CIFAR, register
 
 __all__ = ["WideBasicBlock", "WideResNet", "wrn_16_4", "wrn_16_10", "wrn_28_10"]
@@ -76,12 +78,10 @@ class WideResNet(nn.Module):
         channels = 16
         for stage, width in enumerate((16, 32, 64)):
             width *= widen_factor
-            blocks = []
-            for i in range(n):
-                stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(WideBasicBlock(channels, width, stride, dropout))
-                channels = width
-            self.add_module(f"layer{stage + 1}", nn.Sequential(*blocks))
+            make_block = partial(WideBasicBlock, out_channels=width, dropout=dropout)
+            stride = 1 if stage == 0 else 2
+            self.add_module(f"layer{stage + 1}", make_stage(make_block, channels, width, n, stride))
+            channels = width
         self.bn = nn.BatchNorm2d(channels)  # the last block's output is not yet activated
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
