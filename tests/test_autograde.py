@@ -28,7 +28,16 @@ from pathlib import Path
 import nbformat
 import pytest
 from course import ROOT
-from hostile_corpus import AID, PARTLY_WRONG, PARTLY_WRONG_SCORE, SOURCE_NB, TOTAL, build
+from hostile_corpus import (
+    AID,
+    PARTLY_WRONG,
+    PARTLY_WRONG_SCORE,
+    RELEASE_NB,
+    SOURCE_NB,
+    TOTAL,
+    _solution,
+    build,
+)
 
 from cnnlib.grading.nbgrader_hooks import secret_lines
 
@@ -247,8 +256,6 @@ def test_faults_stay_within_their_budget(corpus):
 
 
 def _small_class(dest: Path) -> dict[str, float]:
-    from hostile_corpus import RELEASE_NB, _solution
-
     expected = {}
     for i in range(3):
         for name, nb, score in [

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import cnnlib
 from cnnlib.grading import sandbox, specs, tamper, trusted
+from cnnlib.grading.nbrunner import _atomic_write
 
 __all__ = ["GRADER_VERSION", "main"]
 
@@ -67,12 +68,6 @@ class Settings:
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _hash_tree(folder: Path) -> str:
@@ -247,8 +242,7 @@ def prepare_course(settings: Settings) -> Course:
             grade_sources[cell.name] = cell.source
     source = nbformat.read(source_nb, as_version=4)
     released = {
-        c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-        if isinstance(c["source"], list) else c["source"]
+        c["metadata"]["nbgrader"]["grade_id"]: tamper._source(c)
         for c in release_nb["cells"]
         if c.get("metadata", {}).get("nbgrader", {}).get("grade")
     }  # fmt: skip
@@ -363,21 +357,22 @@ def _python_binds() -> list[tuple[str, str]]:
     return [(p, p) for p in sandbox.python_mounts()]
 
 
-def _execute(settings, course, student_dir: Path, assembled, work: Path) -> tuple[object, dict]:
+def _copy_release_files(course: Course, dest: Path) -> None:
+    """The release's data files (everything but the notebook) into a sandbox's working folder."""
+    for item in course.release_dir.iterdir():
+        if item.suffix != ".ipynb" and item.is_file():
+            shutil.copy(item, dest / item.name)
+
+
+def _execute(settings, course, assembled, work: Path) -> tuple[object, dict]:
     """Phase 1c: run the notebook in the sandbox; the trusted rebuild of it, and what happened."""
     import nbformat
 
     box = work / "box"
     (box / "work").mkdir(parents=True)
     (box / "out").mkdir()
-    for item in course.release_dir.iterdir():
-        if item.suffix != ".ipynb" and item.is_file():
-            shutil.copy(item, box / "work" / item.name)
-    to_run = nbformat.from_dict(json.loads(json.dumps(assembled)))
-    for cell in to_run.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("grade") and grade_id in course.grade_sources:
-            cell.source = course.grade_sources[grade_id]
+    _copy_release_files(course, box / "work")
+    to_run = assembled_with_tests(assembled, course)
     nbformat.write(to_run, box / "work" / course.notebook_name)
     inside = "/sandbox" if not settings.unsafe else str(box)
     job = {
@@ -420,13 +415,13 @@ def _execute(settings, course, student_dir: Path, assembled, work: Path) -> tupl
         stopped = assembled.cells[completed + 1]
         name = stopped.metadata.get("nbgrader", {}).get("grade_id") or "a cell of yours"
         reason += f" (cell {completed + 1}: {name}; the cells after it were not run)"
-    nb = _rebuild_outputs(assembled_with_tests(assembled, course), box / "out" / "executed.ipynb",
-                          progress, reason or "not executed")  # fmt: skip
+    nb = _rebuild_outputs(to_run, box / "out" / "executed.ipynb", progress,
+                          reason or "not executed")  # fmt: skip
     info = {
         "state": state,
         "reason": reason,
         "wall_s": round(result.wall_s, 3),
-        "completed_cell": progress.get("completed") if isinstance(progress, dict) else None,
+        "completed_cell": completed,
         "stderr_tail": result.stderr_tail[-1500:],
     }
     return nb, info
@@ -448,18 +443,15 @@ def _trusted_checks(settings, course, assembled, work: Path, submission_hash: st
     spec = specs.spec_for(settings.assignment_id)
     box = work / "trusted"
     box.mkdir(parents=True)
-    for item in course.release_dir.iterdir():
-        if item.suffix != ".ipynb" and item.is_file():
-            shutil.copy(item, box / item.name)
-    steps, sent = trusted.build_job(
-        [dict(c) for c in assembled.cells], spec, course.key, submission_hash
-    )
+    _copy_release_files(course, box)
+    steps, sent = trusted.build_job(assembled.cells, spec, course.key, submission_hash)
     inside = "/sandbox" if not settings.unsafe else str(box)
+    timeout = max(2, min(settings.cell_timeout, settings.trusted_limits.wall_s / 3))
     job = {
         "steps": steps,
         "out": f"{inside}/results.jsonl",
-        "cell_timeout": max(2, min(settings.cell_timeout, settings.trusted_limits.wall_s / 3)),
-        "check_timeout": max(2, min(settings.cell_timeout, settings.trusted_limits.wall_s / 3)),
+        "cell_timeout": timeout,
+        "check_timeout": timeout,
     }
     (box / "job.json").write_text(json.dumps(job))
     if settings.unsafe:
@@ -521,7 +513,7 @@ def grade_one(settings: Settings, course: Course, student: str, student_dir: Pat
                     cell["id"] = f"student-{i}"
             nbformat.write(assembled, work / "submitted.ipynb")
             t0 = time.monotonic()
-            executed, info = _execute(settings, course, student_dir, assembled, work)
+            executed, info = _execute(settings, course, assembled, work)
             record["notebook"] = info
             record["timing_sandbox_s"] = round(time.monotonic() - t0, 3)
             nbformat.write(executed, work / "executed.ipynb")

@@ -88,8 +88,9 @@ class ScrubFeedback(Preprocessor):
         return any(secret in stripped or secret in plain for secret in self._long)
 
     def scrub_text(self, text: str) -> str:
-        kept = [line for line in text.splitlines(keepends=True) if not self._leaks(line)]
-        dropped = len(text.splitlines()) - len(kept)
+        lines = text.splitlines(keepends=True)
+        kept = [line for line in lines if not self._leaks(line)]
+        dropped = len(lines) - len(kept)
         if dropped:
             kept.append(f"[{dropped} line(s) removed by the grader: they echo hidden tests]\n")
         return "".join(kept)

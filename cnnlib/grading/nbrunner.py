@@ -25,7 +25,8 @@ __all__ = ["main"]
 TRUNCATED = "\n[output truncated by the grader: this cell printed more than {} bytes]\n"
 
 
-def _atomic_write(path: str, text: str) -> None:
+def _atomic_write(path: str | os.PathLike, text: str) -> None:
+    # also the grader's own (autograde): a reader never sees a half-written file
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)

@@ -14,7 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
-from cnnlib.grading.checks import CheckFailure, _mismatch, check_table
+from cnnlib.grading.checks import CheckFailure, _mismatch, call_repr, check_table
 from cnnlib.grading.specs import AssignmentSpec
 from cnnlib.grading.trusted_runner import decode, encode
 
@@ -117,8 +117,6 @@ def _judge(check, cases: list[dict], record: dict | None) -> str | None:
         if isinstance(outcomes, list) and outcomes and outcomes[-1].get("timeout"):
             return f"{name} took too long"
         return f"{name}: incomplete results"
-    from cnnlib.grading.checks import call_repr
-
     for case, outcome in zip(cases, outcomes, strict=True):
         call = call_repr(name, case)
         try:
