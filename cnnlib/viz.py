@@ -1,5 +1,6 @@
 """Lecture figures: convolution geometry, receptive fields, where a network's costs lie, filters,
-feature maps, heatmaps of arrays and gradients, and activation functions with their derivatives.
+feature maps, heatmaps of arrays and gradients, activation functions with their derivatives,
+training curves, and the distribution of activations layer by layer.
 
 Every plotting function draws on the matplotlib Axes it is given (a new figure when `ax` is None)
 and returns that Axes, or the Figure for multi-panel plots. None of them calls `plt.show()`: a
@@ -27,10 +28,12 @@ from cnnlib import arithmetic as ar
 __all__ = [
     "plot_activations",
     "plot_connectivity",
+    "plot_curves",
     "plot_feature_maps",
     "plot_filters",
     "plot_heatmap",
     "plot_layer_costs",
+    "plot_layer_histograms",
     "plot_receptive_fields",
     "plot_shift_sensitivity",
     "plot_sliding_windows",
@@ -531,3 +534,121 @@ def plot_shift_sensitivity(
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Curves (losses, accuracies, per-layer statistics) and per-layer histograms
+
+
+def _curve_xy(label: str, curve) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one entry of plot_curves' `curves`: y alone (x = 1..len(y)) or an (x, y) pair."""
+    if isinstance(curve, tuple) and len(curve) == 2:
+        x, y = (np.asarray(c, dtype=np.float64) for c in curve)
+    else:
+        y = np.asarray(curve, dtype=np.float64)
+        x = np.arange(1, y.size + 1, dtype=np.float64)
+    if y.ndim != 1 or x.shape != y.shape or y.size == 0:
+        raise ValueError(
+            f"curves[{label!r}] must be a 1-D sequence of values or an (x, y) pair of equal "
+            f"lengths, got x of shape {x.shape} and y of shape {y.shape}"
+        )
+    return x, y
+
+
+def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
+    """The mean of each value and the window - 1 before it (fewer at the start), same length."""
+    sums = np.cumsum(np.insert(y, 0, 0.0))
+    ends = np.arange(1, y.size + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def plot_curves(
+    curves: Mapping[str, Sequence[float] | tuple],
+    ax: Axes | None = None,
+    *,
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+    title: str | None = None,
+    logy: bool = False,
+    smooth: int | None = None,
+    marker: str | None = None,
+) -> Axes:
+    """One line per run, on shared axes: the side-by-side comparison of an experiment.
+
+    curves: {label: y} with x = 1..len(y), or {label: (x, y)}. logy: a log-scale y axis (for
+    losses that span decades; non-positive values are then not drawn). smooth: k draws each raw
+    curve faint (gid "raw") and its k-point trailing moving average on top (gid "curve"), for
+    noisy per-iteration losses. returns: the Axes.
+    """
+    if not curves:
+        raise ValueError("curves must hold at least one {label: values} entry, got none")
+    if smooth is not None and (not isinstance(smooth, int) or smooth < 1):
+        raise ValueError(
+            f"smooth must be a positive int (points to average) or None, got {smooth!r}"
+        )
+    ax = _axes(ax, (6.5, 4.0))
+    for label, curve in curves.items():
+        x, y = _curve_xy(label, curve)
+        if smooth is None:
+            ax.plot(x, y, marker=marker, label=label, gid="curve")
+            continue
+        (raw,) = ax.plot(x, y, alpha=0.25, lw=1, gid="raw")
+        ax.plot(x, _moving_average(y, smooth), color=raw.get_color(), marker=marker, lw=2,
+                label=label, gid="curve")  # fmt: skip
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_layer_histograms(
+    activations,
+    *,
+    bins: int = 50,
+    range: tuple[float, float] | None = None,  # the name numpy and matplotlib use
+    title: str | None = None,
+    ncols: int | None = None,
+    label: str = "layer",
+) -> Figure:
+    """One histogram per layer, each titled with the layer's name, mean and standard deviation:
+    how a signal's distribution changes as it goes deeper.
+
+    activations: a sequence of arrays (panels "layer 1", "layer 2", ... using `label`) or a
+    {name: array} mapping; arrays of any shape, all their values are counted. range: the x range
+    of every panel (default: the smallest and largest value over all layers, so the panels share
+    one scale and a collapsing distribution looks narrow). ncols: panels per row (default: all in
+    one row up to 10). returns: the Figure.
+    """
+    if isinstance(activations, Mapping):
+        named = {str(k): np.asarray(v, dtype=np.float64) for k, v in activations.items()}
+    else:
+        named = {f"{label} {i}": np.asarray(a, dtype=np.float64)
+                 for i, a in enumerate(activations, start=1)}  # fmt: skip
+    if not named:
+        raise ValueError("activations must hold at least one array, got none")
+    for name, a in named.items():
+        if a.size == 0 or not np.all(np.isfinite(a)):
+            raise ValueError(f"activations[{name!r}] must be a non-empty array of finite values")
+    if range is None:
+        lo = min(float(a.min()) for a in named.values())
+        hi = max(float(a.max()) for a in named.values())
+        range = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    elif not (len(range) == 2 and range[0] < range[1]):
+        raise ValueError(f"range must be a (low, high) pair with low < high, got {range!r}")
+    fig, axes, ncols = _grid(len(named), ncols or min(len(named), 10), (2.0, 1.9))
+    for n, (ax, (name, a)) in enumerate(zip(axes, named.items(), strict=True)):
+        ax.hist(a.ravel(), bins=bins, range=range, color="tab:blue", gid="histogram")
+        ax.set_title(f"{name}\nmean {a.mean():.3g}\nstd {a.std():.3g}", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.set_yticks([])
+        if n // ncols == (len(named) - 1) // ncols:
+            ax.set_xlabel("value", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig

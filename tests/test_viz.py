@@ -289,3 +289,85 @@ def test_shift_sensitivity_one_line_per_operation():
 def test_shift_sensitivity_rejects_a_value_count_mismatch():
     with pytest.raises(ValueError, match="one value per shift"):
         viz.plot_shift_sensitivity([0, 1], {"conv": [0.0]})
+
+
+# ------------------------------------------------------------------ curves and histograms
+
+
+def test_curves_one_line_per_run_with_default_and_given_x():
+    ax = viz.plot_curves({"a": [3.0, 2.0, 1.0], "b": ([0, 5, 10], [1.0, 0.5, 0.25])},
+                         xlabel="iteration", title="t")  # fmt: skip
+    lines = _gid(ax, "curve")
+    assert [line.get_label() for line in lines] == ["a", "b"]
+    np.testing.assert_array_equal(lines[0].get_xdata(), [1, 2, 3])
+    np.testing.assert_array_equal(lines[1].get_xdata(), [0, 5, 10])
+    assert ax.get_xlabel() == "iteration" and ax.get_ylabel() == "loss" and ax.get_title() == "t"
+
+
+def test_curves_smooth_draws_raw_and_trailing_moving_average():
+    ax = viz.plot_curves({"run": [4.0, 0.0, 2.0, 6.0]}, smooth=2, logy=False)
+    (raw,) = _gid(ax, "raw")
+    (smooth,) = _gid(ax, "curve")
+    np.testing.assert_array_equal(raw.get_ydata(), [4, 0, 2, 6])
+    # first point averages itself only, then pairs: (4+0)/2, (0+2)/2, (2+6)/2
+    np.testing.assert_allclose(smooth.get_ydata(), [4.0, 2.0, 1.0, 4.0])
+    assert raw.get_color() == smooth.get_color()
+
+
+def test_curves_log_scale_and_given_axes():
+    _, ax = plt.subplots()
+    assert viz.plot_curves({"x": [1.0, 0.1, 0.01]}, ax=ax, logy=True) is ax
+    assert ax.get_yscale() == "log"
+
+
+@pytest.mark.parametrize(
+    ("curves", "kwargs", "match"),
+    [
+        ({}, {}, "at least one"),
+        ({"a": ([1, 2], [1.0])}, {}, r"curves\['a'\]"),
+        ({"a": [[1.0, 2.0]]}, {}, r"curves\['a'\]"),
+        ({"a": [1.0]}, {"smooth": 0}, "smooth"),
+    ],
+)
+def test_curves_reject_bad_input(curves, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        viz.plot_curves(curves, **kwargs)
+
+
+def test_layer_histograms_one_panel_per_layer_titled_with_statistics():
+    layers = [np.array([-1.0, 1.0]), np.array([0.0, 0.0, 3.0, 1.0])]
+    fig = viz.plot_layer_histograms(layers, bins=4, title="stats")
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2
+    assert axes[0].get_title() == "layer 1\nmean 0\nstd 1"
+    assert axes[1].get_title().startswith("layer 2\nmean 1\n")
+    # one shared range: the smallest and largest value over all layers
+    for ax in axes:
+        bars = [p for p in ax.patches if p.get_gid() == "histogram"]
+        assert len(bars) == 4
+        assert bars[0].get_x() == pytest.approx(-1.0)
+        assert bars[-1].get_x() + bars[-1].get_width() == pytest.approx(3.0)
+    assert sum(p.get_height() for p in axes[1].patches) == 4
+    assert fig._suptitle.get_text() == "stats"
+
+
+def test_layer_histograms_named_panels_in_rows():
+    fig = viz.plot_layer_histograms({f"fc{i}": np.ones(3) * i for i in range(5)}, ncols=2,
+                                    range=(0, 5))  # fmt: skip
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split("\n")[0] for ax in visible] == [f"fc{i}" for i in range(5)]
+    assert len(fig.axes) == 6  # 3 rows of 2, the last panel hidden
+
+
+@pytest.mark.parametrize(
+    ("activations", "kwargs", "match"),
+    [
+        ([], {}, "at least one"),
+        ([np.array([])], {}, "non-empty"),
+        ([np.array([np.nan])], {}, "finite"),
+        ([np.ones(2)], {"range": (1, 1)}, "range"),
+    ],
+)
+def test_layer_histograms_reject_bad_input(activations, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        viz.plot_layer_histograms(activations, **kwargs)
