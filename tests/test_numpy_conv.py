@@ -1,5 +1,7 @@
 """cnnlib.numpy.conv: exact examples, numerical gradients, naive == fast, parity with torch."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -377,3 +379,35 @@ def test_building_block_validation():
         col2im(np.zeros((18, 5)), x.shape, 3)
     with pytest.raises(ValueError, match=r"x_shape must be \(N, C, H, W\)"):
         col2im(np.zeros((18, 4)), x.shape[1:], 3)
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_overlapping_calls_share_one_hold_on_blas_threads():
+    # two user threads in the fast path at once: the second one in must not take the first
+    # one's temporary limit of 1 for BLAS's real count and leave it there when it finishes
+    with threadpool_limits(limits=3, user_api="blas"):
+        first = conv_module._blas_single_threaded(3)
+        second = conv_module._blas_single_threaded(3)
+        first.__enter__()
+        assert _blas_threads() == [1] * len(_blas_threads())
+        assert conv_module._worker_count() == 3  # the count from before the hold
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert _blas_threads() == [1] * len(_blas_threads())  # second still running
+        second.__exit__(None, None, None)
+        assert _blas_threads() == [3] * len(_blas_threads())
+        assert conv_module._worker_count() == 3
+
+
+def test_fast_path_from_several_user_threads_restores_blas(monkeypatch):
+    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 30)
+    x, w, b = _layer((9, 2, 6, 5), (3, 2, 3, 2), seed=21)
+    expected, _ = conv_forward_naive(x, w, b, pad=1)
+    with threadpool_limits(limits=2, user_api="blas"), ThreadPoolExecutor(4) as callers:
+        results = list(callers.map(lambda _: conv_forward(x, w, b, pad=1)[0], range(40)))
+        assert _blas_threads() == [2] * len(_blas_threads())
+    for out in results:
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)

@@ -61,6 +61,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -98,6 +99,14 @@ _BLOCK_COLUMNS = 4096
 _pools: dict[int, ThreadPoolExecutor] = {}
 _blas: ThreadpoolController | None = None
 _pool_lock = threading.Lock()
+
+# BLAS's thread count is process-wide, so calls running at once (user threads each calling
+# conv_forward) share one hold on it: the first to start sets one thread, the last to finish
+# restores the count, and the count seen before the first hold sizes every call's workers.
+_hold_lock = threading.Lock()
+_hold_count = 0
+_hold: object | None = None  # threadpoolctl's limiter while held
+_workers_before_hold = 1
 
 
 class ConvCache(NamedTuple):
@@ -565,14 +574,46 @@ class _BlockPlan:
         return total.reshape(self.channels, -1, self.padded_h, self.padded_w)
 
 
-def _worker_count() -> int:
-    """Threads for the fast path: as many as BLAS would use (set by OPENBLAS_NUM_THREADS,
-    threadpoolctl.threadpool_limits, ...), or the CPUs if no BLAS reports a count."""
+def _controller() -> ThreadpoolController:
     global _blas
     if _blas is None:
         _blas = ThreadpoolController()
-    counts = [lib["num_threads"] for lib in _blas.info() if lib["user_api"] == "blas"]
+    return _blas
+
+
+def _worker_count() -> int:
+    """Threads for the fast path: as many as BLAS would use (set by OPENBLAS_NUM_THREADS,
+    threadpoolctl.threadpool_limits, ...), or the CPUs if no BLAS reports a count. While
+    another call holds BLAS to one thread, the count from before that hold."""
+    with _hold_lock:
+        if _hold_count:
+            return _workers_before_hold
+    counts = [lib["num_threads"] for lib in _controller().info() if lib["user_api"] == "blas"]
     return max(counts) if counts else (os.cpu_count() or 1)
+
+
+@contextmanager
+def _blas_single_threaded(available: int):
+    """BLAS held to one thread inside the block, shared by calls that overlap in time.
+
+    threadpoolctl's own limiter restores the count it found on entry; two overlapping calls
+    would each find a count, and the later one, finding 1, would leave BLAS single-threaded
+    for good. Here only the first call in sets the limit and only the last call out lifts it.
+    """
+    global _hold, _hold_count, _workers_before_hold
+    with _hold_lock:
+        if _hold_count == 0:
+            _workers_before_hold = available
+            _hold = _controller().limit(limits=1, user_api="blas")
+        _hold_count += 1
+    try:
+        yield
+    finally:
+        with _hold_lock:
+            _hold_count -= 1
+            if _hold_count == 0:
+                _hold.restore_original_limits()
+                _hold = None
 
 
 def _run_blocks(block_function, blocks) -> list:
@@ -582,16 +623,18 @@ def _run_blocks(block_function, blocks) -> list:
     thread inside it: NumPy releases the GIL while it copies, adds and multiplies, so the
     im2col/col2im copies run in parallel too instead of one thread copying while BLAS waits.
     The results come back in the order of `blocks`. The limit on BLAS is process-wide while
-    the blocks run (threadpoolctl cannot limit one thread alone).
+    the blocks run (threadpoolctl cannot limit one thread alone), held jointly by calls from
+    several user threads (see _blas_single_threaded).
     """
-    workers = min(_worker_count(), len(blocks))
+    available = _worker_count()
+    workers = min(available, len(blocks))
     if workers <= 1:
         return [block_function(block) for block in blocks]
     with _pool_lock:
         if workers not in _pools:
             _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="cnnlib-conv")
         pool = _pools[workers]
-    with _blas.limit(limits=1, user_api="blas"):
+    with _blas_single_threaded(available):
         return list(pool.map(block_function, blocks))
 
 
