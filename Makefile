@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
 	@echo "make test     set up .venv if needed, then ruff and every test (notebooks and nbgrader included)"
-	@echo "make lint     ruff check on cnnlib/, tests/ and benchmarks/"
+	@echo "make lint     ruff check on cnnlib/, tests/, benchmarks/ and the lectures"
 	@echo "make release  regenerate assignments/ from solutions/ with nbgrader (instructors)"
 	@echo "make bench    speed comparisons (NumPy conv vs PyTorch, training throughput), printed as ratios"
 	@echo "make grade ASSIGNMENT=a1_conv_arithmetic SUBMISSIONS=dir  grade a class safely (instructors)"
@@ -43,7 +43,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ROOT) $(LAB_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check cnnlib tests benchmarks
+	$(BIN)/ruff check cnnlib tests benchmarks lectures
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
