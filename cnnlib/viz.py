@@ -576,7 +576,8 @@ def plot_curves(
 ) -> Axes:
     """One line per run, on shared axes: the side-by-side comparison of an experiment.
 
-    curves: {label: y} with x = 1..len(y), or {label: (x, y)}. logy: a log-scale y axis (for
+    curves: {label: y} with x = 1..len(y), or {label: (x, y)}; when every x is a whole number
+    (epochs, layers) the x ticks are too. logy: a log-scale y axis (for
     losses that span decades; non-positive values are then not drawn). smooth: k draws each raw
     curve faint (gid "raw") and its k-point trailing moving average on top (gid "curve"), for
     noisy per-iteration losses. returns: the Axes.
@@ -588,8 +589,10 @@ def plot_curves(
             f"smooth must be a positive int (points to average) or None, got {smooth!r}"
         )
     ax = _axes(ax, (6.5, 4.0))
+    whole_x = True  # epochs, layers, iterations: no ticks at 2.5
     for label, curve in curves.items():
         x, y = _curve_xy(label, curve)
+        whole_x &= bool(np.all(x == np.round(x)))
         if smooth is None:
             ax.plot(x, y, marker=marker, label=label, gid="curve")
             continue
@@ -598,6 +601,8 @@ def plot_curves(
                 label=label, gid="curve")  # fmt: skip
     if logy:
         ax.set_yscale("log")
+    if whole_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -371,3 +371,12 @@ def test_layer_histograms_named_panels_in_rows():
 def test_layer_histograms_reject_bad_input(activations, kwargs, match):
     with pytest.raises(ValueError, match=match):
         viz.plot_layer_histograms(activations, **kwargs)
+
+
+def test_curves_whole_number_x_gets_whole_number_ticks():
+    ax = viz.plot_curves({"a": [3.0, 2.0, 1.0]})
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    ax = viz.plot_curves({"b": ([0.0, 0.5, 1.0], [1.0, 2.0, 3.0])})
+    ax.figure.canvas.draw()
+    assert not all(float(t).is_integer() for t in ax.get_xticks())
