@@ -9,10 +9,12 @@ import copy
 import importlib
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+import cnnlib.numpy as cn
 import cnnlib.torch as ct
 
 F64 = torch.float64
@@ -284,3 +286,50 @@ def test_an_inplace_relu_may_follow_every_layer(layer):
     x_ref = x.detach().clone().requires_grad_()
     torch.relu(reference(x_ref)).sum().backward()
     torch.testing.assert_close(x.grad, x_ref.grad, **TIGHT)
+
+
+# ------------------------------------------------------------------ weights from cnnlib.numpy
+
+
+def test_set_weights_reads_cnnlib_numpy_layouts():
+    rng = np.random.default_rng(0)
+    w_affine, b_affine = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    linear = ct.set_weights(ct.Linear(5, 3, dtype=torch.float64), w_affine, b_affine)
+    x = rng.standard_normal((4, 5))
+    expected, _ = cn.affine_forward(x, w_affine, b_affine)
+    np.testing.assert_allclose(linear(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-12)
+    # torch.nn's own layers too, in float32, the bias zeroed when none is given
+    w_conv = rng.standard_normal((4, 2, 3, 3))
+    conv = ct.set_weights(nn.Conv2d(2, 4, 3), w_conv)
+    np.testing.assert_array_equal(conv.weight.detach().numpy(), w_conv.astype(np.float32))
+    assert conv.bias.abs().sum().item() == 0
+    pieces = rng.standard_normal((2, 5, 3))
+    maxout = ct.set_weights(ct.Maxout(5, 3, num_pieces=2), pieces)
+    np.testing.assert_array_equal(maxout.weight.detach().numpy(), pieces.astype(np.float32))
+
+
+def test_set_weights_rejects_other_layers_and_shapes():
+    with pytest.raises(TypeError, match="layer must be a Conv2d, Linear or Maxout, got ReLU"):
+        ct.set_weights(ct.ReLU(), np.ones(3))
+    # torch's (out, in) is the wrong way round for cnnlib.numpy's layout
+    wrong_way = r"weight must have shape \(5, 3\) for Linear.*got \(3, 5\)"
+    with pytest.raises(ValueError, match=wrong_way):
+        ct.set_weights(ct.Linear(5, 3), np.ones((3, 5)))
+
+
+def test_init_weights_draws_each_layer_in_module_order_from_one_generator():
+    net = nn.Sequential(ct.Conv2d(1, 4, 3), ct.BatchNorm2d(4), ct.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 6 * 6, 10), ct.Maxout(10, 3, num_pieces=2))  # fmt: skip
+    assert ct.init_weights(net, cn.he, rng=7) is net
+    rng = np.random.default_rng(7)
+    expected = [
+        cn.he((4, 1, 3, 3), rng),  # fan-in C*KH*KW = 9
+        cn.he((144, 10), rng).T,  # (in, out) drawn, stored as torch's (out, in)
+        np.stack([cn.he((10, 3), rng), cn.he((10, 3), rng)]),  # one draw per maxout piece
+    ]
+    weights = [net[0].weight, net[4].weight, net[5].weight]
+    for got, want in zip(weights, expected, strict=True):
+        np.testing.assert_array_equal(got.detach().numpy(), want.astype(np.float32))
+    for layer in (net[0], net[4], net[5]):
+        assert layer.bias.abs().sum().item() == 0
+    assert torch.equal(net[1].weight, torch.ones(4))  # batch norm's gamma is not a weight here

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import init
@@ -39,6 +40,7 @@ from cnnlib.numpy._checks import (
     check_probability,
     describe,
 )
+from cnnlib.numpy.init import as_generator
 
 from .functions import (
     affine,
@@ -75,6 +77,8 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Tanh",
+    "init_weights",
+    "set_weights",
     "swap_layers",
 ]
 
@@ -603,6 +607,75 @@ class Maxout(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"num_pieces={self.num_pieces}")
+
+
+# ---------------------------------------------------------------- weights from cnnlib.numpy
+
+
+def _numpy_layout(layer: nn.Module) -> str | None:
+    """How `layer` stores its weight, read in cnnlib.numpy's layout: "conv" (F, C, KH, KW) as
+    is, "linear" (in, out) = torch's (out, in) transposed, "maxout" (K, D, M) as is; None for a
+    layer without such a weight."""
+    if isinstance(layer, Conv2d | nn.Conv2d):
+        return "conv"
+    if isinstance(layer, Linear | nn.Linear):
+        return "linear"
+    if isinstance(layer, Maxout):
+        return "maxout"
+    return None
+
+
+def set_weights(layer: nn.Module, weight, bias=None) -> nn.Module:
+    """Load a weight array in cnnlib.numpy's layout into a Conv2d, Linear or Maxout (ours or
+    torch.nn's), converting to the layer's dtype and device; bias=None sets the bias to zero.
+
+    weight: (F, C, KH, KW) for a conv layer; (in, out) for a linear layer, as cnnlib.numpy's
+    affine layer and initialisers use it (torch keeps the transpose); (K, D, M) for maxout.
+    returns: the layer, so that ``set_weights(Linear(64, 10), cn.he((64, 10), rng))`` builds one.
+    """
+    layout = _numpy_layout(layer)
+    if layout is None:
+        raise TypeError(f"layer must be a Conv2d, Linear or Maxout, got {type(layer).__name__}")
+    weight = torch.as_tensor(weight)
+    wanted = tuple(layer.weight.shape)
+    if layout == "linear":
+        wanted = wanted[::-1]
+    if tuple(weight.shape) != wanted:
+        raise ValueError(
+            f"weight must have shape {wanted} for {type(layer).__name__} in cnnlib.numpy's "
+            f"layout, got {tuple(weight.shape)}"
+        )
+    with torch.no_grad():
+        layer.weight.copy_(weight.T if layout == "linear" else weight)
+        if layer.bias is not None and bias is None:
+            layer.bias.zero_()
+        elif layer.bias is not None:
+            layer.bias.copy_(torch.as_tensor(bias))
+    return layer
+
+
+def init_weights(model: nn.Module, initialiser, rng=None) -> nn.Module:
+    """Re-initialise every Conv2d, Linear and Maxout in `model` (itself included) with a
+    cnnlib.numpy initialiser, biases zero: the slides' schemes on a torch network.
+
+    initialiser: a function (shape, rng) -> array, such as cn.xavier, cn.he or
+    ``lambda shape, rng: cn.small_random(shape, 0.01, rng)``. It gets the weight's shape in
+    cnnlib.numpy's layout (see set_weights), so its fan-in is the layer's: C*KH*KW for a conv
+    layer, `in` for a linear one; a maxout layer gets one (D, M) draw per piece. Layers are drawn
+    in module order from one generator (rng: a Generator or an int seed), so a seed gives the
+    same network every time. returns: the model.
+    """
+    rng = as_generator(rng)
+    for layer in model.modules():
+        layout = _numpy_layout(layer)
+        if layout == "maxout":
+            pieces, d, m = layer.weight.shape
+            set_weights(layer, np.stack([initialiser((d, m), rng) for _ in range(pieces)]))
+        elif layout == "linear":
+            set_weights(layer, initialiser((layer.in_features, layer.out_features), rng))
+        elif layout == "conv":
+            set_weights(layer, initialiser(tuple(layer.weight.shape), rng))
+    return model
 
 
 # ---------------------------------------------------------------- swapping layers
