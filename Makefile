@@ -18,7 +18,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help env lab test lint release bench grade clean
+.PHONY: help env lab test lint release bench grade formgrade clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
@@ -27,6 +27,7 @@ help:
 	@echo "make release  regenerate assignments/ from solutions/ with nbgrader (instructors)"
 	@echo "make bench    speed comparisons (NumPy conv vs PyTorch, training throughput), printed as ratios"
 	@echo "make grade ASSIGNMENT=a1_conv_arithmetic SUBMISSIONS=dir  grade a class safely (instructors)"
+	@echo "make formgrade ASSIGNMENT=a1_conv_arithmetic  grade by hand / adjust in nbgrader's formgrader"
 	@echo "make clean    remove .venv and nbgrader's working folders"
 
 env: $(STAMP)
@@ -63,6 +64,10 @@ GRADE_ARGS ?=
 grade: $(STAMP)
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<id> SUBMISSIONS=<dir or zip> [GRADE_ARGS='--workers 2 --out dir']"; exit 2; }
 	$(BIN)/python -m cnnlib grade "$(ASSIGNMENT)" --submissions "$(SUBMISSIONS)" $(GRADE_ARGS)
+
+formgrade: $(STAMP)
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make formgrade ASSIGNMENT=<id> [GRADE_ARGS='--out dir'] [LAB_ARGS='--no-browser']"; exit 2; }
+	$(BIN)/python -m cnnlib formgrade "$(ASSIGNMENT)" $(GRADE_ARGS) $(LAB_ARGS)
 
 clean:
 	rm -rf $(VENV) gradebook.db submitted autograded feedback downloaded release grades.csv

@@ -7,7 +7,10 @@ c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this f
 c.CourseDirectory.course_id = "cnn-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+# checks.py: an assignment's trusted checks (solutions/<id>/checks.py) are never released.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "checks.py",
+]
 
 # What a student sees in place of a solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -151,8 +151,9 @@ def conv_macs(in_channels, out_channels, kernel, output_size):
     return out_channels * h_out * w_out * kh * kw
 """,
         },
-        # the table uses conv_macs, so it fails with it
+        # the table uses conv_macs, but is graded with the solution's conv_macs plugged in: the
+        # mistake costs conv_macs's own points only
         "fails": {"test_conv_output_size_strict", "test_same_padding", "test_receptive_field",
-                  "test_conv_macs", "test_lenet5_table"},
+                  "test_conv_macs"},
     },
 }  # fmt: skip

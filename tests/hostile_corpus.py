@@ -1,8 +1,11 @@
 """Hostile and broken submissions of a1_conv_arithmetic, built from the release and the solution.
 
-Each case is a student folder plus the exact score the hardened grader must give and the flags it
-must raise. Points per grade cell: floor 4, dilation 3, strict 2, same_padding 2,
-receptive_field 4, conv_params 3, conv_macs 3, lenet5_table 5 (26 in all).
+Each case is a student folder plus the exact score the hardened grader must give, the flags
+(evidence of tampering) and the problems (faults, broken files) it must report. Points per grade
+cell: floor 4, dilation 3, strict 2, same_padding 2, receptive_field 4, conv_params 3, conv_macs 3,
+lenet5_table 5 (26 in all). lenet5_table is graded with the solution's conv_output_size,
+conv_params and conv_macs plugged in where the student's fail: an early mistake costs its own
+cell only.
 """
 
 from __future__ import annotations
@@ -20,18 +23,19 @@ RELEASE_NB = ROOT / "assignments" / AID / f"{AID}.ipynb"
 SOURCE_NB = ROOT / "solutions" / AID / f"{AID}.ipynb"
 TOTAL = 26
 
-# The partly wrong answers of the round-trip test (tests/course.py): they pass every visible
-# check, fail the hidden strict, same_padding, receptive_field, conv_macs (and with it
-# lenet5_table) checks: 10 / 26.
+# The partly wrong answers of the round-trip test (tests/course.py): they fail the strict,
+# same_padding, receptive_field and conv_macs checks (lenet5_table is graded with the solution's
+# conv_macs plugged in): 15 / 26.
 PARTLY_WRONG = course.PARTLY_WRONG[AID]["replace"]
-PARTLY_WRONG_SCORE = 10
+PARTLY_WRONG_SCORE = 15
 
 
 @dataclasses.dataclass
 class Case:
     score: float
     flags: set[str] = dataclasses.field(default_factory=set)  # must all be raised
-    exact_flags: bool = False  # True: no other flag allowed
+    problems: set[str] = dataclasses.field(default_factory=set)  # must all be reported
+    exact: bool = False  # True: no other flag or problem allowed
     note: str = ""
 
 
@@ -61,21 +65,21 @@ def _write(folder: Path, nb, name: str = f"{AID}.ipynb") -> None:
     nbformat.write(nb, folder / name)
 
 
-# Cheats that make every hidden check pass in the student's kernel (with the partly wrong
-# answers, which pass the visible asserts): nbgrader alone would give 26.
+# Cheats that make the hidden tests pass in the student's kernel: with the partly wrong answers
+# (whose same_padding passes the visible asserts), nbgrader alone would give same_padding's points.
 PATCH_CHECKS = """
 import numpy as np
-import cnnlib.grading, cnnlib.grading.checks
+import cnnlib.grading, cnnlib.grading.checks, cnnlib.grading.hidden
 _ok = lambda *args, **kwargs: None
+cnnlib.grading.hidden_tests = cnnlib.grading.hidden.hidden_tests = _ok
 cnnlib.grading.check_function = cnnlib.grading.checks.check_function = _ok
-cnnlib.grading.check_table = cnnlib.grading.checks.check_table = _ok
 np.testing.assert_allclose = _ok
 """
 
 INPUT_TRANSFORMER = """
 def _no_tests(lines):
     text = "".join(lines)
-    return ["pass\\n"] if ("assert" in text or "check_" in text) else lines
+    return ["pass\\n"] if ("assert" in text or "hidden_tests" in text) else lines
 get_ipython().input_transformers_post.append(_no_tests)
 """
 
@@ -83,7 +87,7 @@ BUILTINS_IMPORT = """
 import builtins, types
 _real_import = builtins.__import__
 _fake = types.ModuleType("cnnlib.grading")
-_fake.check_function = _fake.check_table = lambda *a, **k: None
+_fake.hidden_tests = _fake.check_function = _fake.check_table = lambda *a, **k: None
 _fake.conv_geometry_cases = _fake.same_padding_cases = lambda *a, **k: []
 _fake.receptive_field_cases = _fake.conv_cost_cases = lambda *a, **k: []
 def _import(name, globals=None, locals=None, fromlist=(), level=0):
@@ -104,7 +108,7 @@ import os
 print("NBGRADER_EXECUTION =", os.environ.get("NBGRADER_EXECUTION"))
 if os.environ.get("NBGRADER_EXECUTION"):
     import cnnlib.grading
-    cnnlib.grading.check_function = cnnlib.grading.check_table = lambda *a, **k: None
+    cnnlib.grading.hidden_tests = lambda *a, **k: None
 """
 
 LIAR = """
@@ -159,7 +163,7 @@ for _path in PATHS:
         _seen[_path] = "DENIED " + type(_e).__name__
 _seen["glob"] = [p for top in ("/work", "/root", "/tmp", "/sandbox", "/home")
                  for p in glob.glob(top + "/**/*", recursive=True)
-                 if "gradebook" in p or "solutions" in p or "submitted" in p][:20]
+                 if "gradebook.db" in p or "solutions" in p or "submitted" in p][:20]
 _seen["uid"] = os.getuid()
 print("SNOOP " + json.dumps(_seen))
 """
@@ -187,6 +191,49 @@ for _port in PORTS:
     except Exception as _e:
         _results[_port] = "FAILED " + type(_e).__name__
 print("NETWORK", _results)
+"""
+
+# Reads the grader's plan of the hidden tests (inputs and expected outcomes, shipped into the
+# notebook's sandbox for the kernel's own run of them) and answers from it: the kernel passes, the
+# grader's own run (where no plan is in reach) does not.
+READS_THE_PLAN = """
+import json, os
+from cnnlib.grading import wire as _wire
+_path = os.environ.get("CNNLIB_GRADING_PLAN")
+_plan = json.load(open(_path)) if _path else {}
+_answers = {}
+for _check in _plan.get("test_same_padding", []):
+    for _case, _out in zip(_check["cases"], _check["expected"]):
+        _answers[repr(sorted(_wire.decode(_case).items()))] = _out
+
+def same_padding(kernel, dilation=1):
+    _out = _answers.get(repr(sorted({"kernel": kernel, "dilation": dilation}.items())))
+    if _out is None:
+        return (kernel - 1) // 2
+    if "raised" in _out:
+        raise ValueError("even")
+    return _wire.decode(_out["value"])
+"""
+
+# In the grader's trusted run, answers the grader's request itself: finds the request's sequence
+# number in the runner's frames and writes a forged answer on every file descriptor. The grader
+# judges what it reads like any answer: forged values are wrong values.
+FORGE_ANSWERS = """
+import json, os, sys
+
+def same_padding(kernel, dilation=1):
+    frame = sys._getframe()
+    while frame is not None and "step" not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None and "get_ipython" not in globals():
+        step = frame.f_locals["step"]
+        fake = {"seq": step.get("seq"), "outcomes": [{"ok": {"t": "int", "v": "1"}}] * 60}
+        for fd in range(3, 30):
+            try:
+                os.write(fd, (json.dumps(fake) + "\\n").encode())
+            except OSError:
+                pass
+    return (kernel - 1) // 2
 """
 
 ECHO_HIDDEN = """
@@ -218,10 +265,11 @@ def build(dest: Path, *, secrets: list[str], gradebooks: list[str], ports: list[
         _write(dest / name, nb, filename)
         cases[name] = case
 
-    add("honest_correct", _solution(), Case(TOTAL, exact_flags=True))
-    add("honest_partly_wrong", _solution(PARTLY_WRONG), Case(PARTLY_WRONG_SCORE, exact_flags=True))
-    add("untouched_release", nbformat.read(RELEASE_NB, 4), Case(0, exact_flags=True))
+    add("honest_correct", _solution(), Case(TOTAL, exact=True))
+    add("honest_partly_wrong", _solution(PARTLY_WRONG), Case(PARTLY_WRONG_SCORE, exact=True))
+    add("untouched_release", nbformat.read(RELEASE_NB, 4), Case(0, exact=True))
 
+    # The kernel's hidden tests pass, the grader's run of the very same inputs does not.
     cheat = {"nbgrader_pass_trusted_fail:test_same_padding"}
     add("patched_checks", _insert_after(_solution(PARTLY_WRONG), "imports", PATCH_CHECKS),
         Case(PARTLY_WRONG_SCORE, cheat))
@@ -232,22 +280,26 @@ def build(dest: Path, *, secrets: list[str], gradebooks: list[str], ports: list[
     add("showtraceback", _insert_after(_solution(PARTLY_WRONG), "imports", SHOWTRACEBACK),
         Case(PARTLY_WRONG_SCORE, cheat))
     add("nbgrader_env", _insert_after(_solution(PARTLY_WRONG), "imports", NBGRADER_ENV),
-        Case(PARTLY_WRONG_SCORE, exact_flags=True))
+        Case(PARTLY_WRONG_SCORE, exact=True))
+    add("reads_the_plan", _solution({**PARTLY_WRONG, "same_padding": READS_THE_PLAN}),
+        Case(PARTLY_WRONG_SCORE, cheat))
+    add("forge_answers", _solution({**PARTLY_WRONG, "same_padding": FORGE_ANSWERS}),
+        Case(PARTLY_WRONG_SCORE))
     # conv_output_size returns an int whose == is always true: the three conv_output_size
-    # cells and lenet5_table (which builds on it) are lost.
+    # cells are lost (lenet5_table is graded with the solution's conv_output_size).
     add("always_equal", _solution({"conv_output_size": LIAR}),
-        Case(TOTAL - 9 - 5, {"nbgrader_pass_trusted_fail:test_conv_output_size_floor"}))
+        Case(TOTAL - 9, {"disguised_value:test_conv_output_size_floor"}))
     reference = {
         gid: CALLS_REFERENCE for gid in ("conv_output_size", "same_padding", "receptive_field",
                                          "conv_params_and_macs")
     }  # fmt: skip
     reference["lenet5_table"] = CALLS_REFERENCE + CALLS_REFERENCE_LENET
     add("calls_reference", _solution(reference),
-        Case(0, {"nbgrader_pass_trusted_fail:test_lenet5_table"}))
+        Case(0, {"calls_reference:test_lenet5_table", "calls_reference:test_same_padding"}))
     add("reload_reference", _solution({"conv_output_size": RELOAD_REFERENCE}),
-        Case(TOTAL - 9 - 5, {"nbgrader_pass_trusted_fail:test_conv_output_size_floor"}))
+        Case(TOTAL - 9, {"calls_reference:test_conv_output_size_floor"}))
     add("exec_reference_source", _solution({"same_padding": EXEC_SOURCE}),
-        Case(TOTAL - 2, {"nbgrader_pass_trusted_fail:test_same_padding"}))
+        Case(TOTAL - 2, {"calls_reference:test_same_padding"}))
 
     snoop = SNOOP.replace("PATHS", json.dumps(secrets))
     add("snoop", _append(_solution(), snoop), Case(TOTAL, note="snoop"))
@@ -260,51 +312,53 @@ def build(dest: Path, *, secrets: list[str], gradebooks: list[str], ports: list[
     # Faults: what ran before the fault keeps its points, the rest is lost.
     loop = _with(solution_sources["receptive_field"], "while True:\n    pass")
     add("infinite_loop", _solution({"receptive_field": loop}),
-        Case(9 + 2, {"wall_budget_exceeded"}))
+        Case(9 + 2, problems={"wall_budget_exceeded"}))
     exits = _with(solution_sources["conv_params_and_macs"], "import os\nos._exit(1)")
-    add("os_exit", _solution({"conv_params_and_macs": exits}), Case(9 + 2 + 4, {"kernel_died"}))
+    add("os_exit", _solution({"conv_params_and_macs": exits}),
+        Case(9 + 2 + 4, problems={"kernel_died"}))
     segv = _with(solution_sources["lenet5_table"], "import ctypes\nctypes.string_at(0)")
-    add("segfault", _solution({"lenet5_table": segv}), Case(9 + 2 + 4 + 3 + 3, {"kernel_died"}))
+    add("segfault", _solution({"lenet5_table": segv}),
+        Case(9 + 2 + 4 + 3 + 3, problems={"kernel_died"}))
     bomb = "def same_padding(kernel, dilation=1):\n    return len(bytearray(64 * 1024**3))\n"
-    add("memory_bomb", _solution({"same_padding": bomb}), Case(TOTAL - 2, {"memory_limit"}))
+    add("memory_bomb", _solution({"same_padding": bomb}),
+        Case(TOTAL - 2, problems={"memory_limit"}))
     fork = "import os\nfor _ in range(100_000):\n    os.fork()\n"
     add("fork_bomb", _append(_solution(), fork), Case(TOTAL))
     flood = "for _ in range(3000):\n    print('x' * 1_000_000)\n"
-    add("output_flood", _append(_solution(), flood),
-        Case(TOTAL, {"output_limit"}))
+    add("output_flood", _append(_solution(), flood), Case(TOTAL, problems={"output_limit"}))
 
     # Broken files.
     (dest / "invalid_json").mkdir()
     (dest / "invalid_json" / f"{AID}.ipynb").write_text('{"cells": [oops')
-    cases["invalid_json"] = Case(0, {"notebook_invalid_json"}, exact_flags=True)
+    cases["invalid_json"] = Case(0, problems={"notebook_invalid_json"}, exact=True)
     (dest / "empty_file").mkdir()
     (dest / "empty_file" / f"{AID}.ipynb").write_bytes(b"")
-    cases["empty_file"] = Case(0, {"notebook_empty"}, exact_flags=True)
-    add("renamed", _solution(), Case(TOTAL, {"notebook_renamed"}, exact_flags=True),
+    cases["empty_file"] = Case(0, problems={"notebook_empty"}, exact=True)
+    add("renamed", _solution(), Case(TOTAL, problems={"notebook_renamed"}, exact=True),
         filename="my homework (1).ipynb")
     (dest / "missing").mkdir()
     (dest / "missing" / "README.txt").write_text("I forgot the notebook")
-    cases["missing"] = Case(0, {"notebook_missing"}, exact_flags=True)
+    cases["missing"] = Case(0, problems={"notebook_missing"}, exact=True)
     other = _solution()
     for cell in other.cells:
         meta = cell.metadata.get("nbgrader")
         if meta:
             meta["grade_id"] = "b2_" + meta["grade_id"]
-    add("other_assignment", other, Case(0, {"wrong_assignment"}, exact_flags=True))
+    add("other_assignment", other, Case(0, problems={"wrong_assignment"}, exact=True))
 
     # Tampering with locked cells: restored from the release and graded.
     wrong_macs = {"conv_params_and_macs": PARTLY_WRONG["conv_params_and_macs"]}
     edited = _solution(wrong_macs)
     edited.cells[_grade_index(edited, "test_conv_macs")].source = "pass"
     edited.cells[_grade_index(edited, "test_lenet5_table")].source = "pass"
-    add("edited_locked", edited, Case(TOTAL - 3 - 5, {"locked_cell_edited"}, exact_flags=True))
+    add("edited_locked", edited, Case(TOTAL - 3, {"locked_cell_edited"}, exact=True))
     deleted = _solution()
     del deleted.cells[_grade_index(deleted, "test_receptive_field")]
     del deleted.cells[_grade_index(deleted, "as_pair")]
-    add("deleted_locked", deleted, Case(TOTAL, {"locked_cell_deleted"}, exact_flags=True))
+    add("deleted_locked", deleted, Case(TOTAL, {"locked_cell_deleted"}, exact=True))
     stripped = _solution({"same_padding": PARTLY_WRONG["same_padding"]})
     cell = stripped.cells[_grade_index(stripped, "test_same_padding")]
     del cell.metadata["nbgrader"]
     add("metadata_stripped", stripped,
-        Case(TOTAL - 2, {"locked_cell_metadata_stripped"}, exact_flags=True))
+        Case(TOTAL - 2, {"locked_cell_metadata_stripped"}, exact=True))
     return cases

@@ -84,7 +84,8 @@ def corpus(tmp_path_factory):
         str(SOURCE_NB),
         str(out / "nbgrader"),
         str(out / "nbgrader" / "gradebook.db"),
-        str(out / ".grader-key"),
+        str(ROOT / ".course-secret"),
+        str(out / "plan.json"),
         str(subs / "honest_correct"),
         str(subs / "honest_correct" / f"{AID}.ipynb"),
         str(ROOT / "gradebook.db"),
@@ -120,16 +121,17 @@ def test_corpus_run_exits_zero_with_zeros_and_the_columns(corpus):
     grades = read_grades(corpus["out"])
     assert set(grades) == set(corpus["cases"])
     row = grades["untouched_release"]
-    assert {"student_id", "score", "max_score", "flags"} <= set(row)
+    assert {"student_id", "score", "max_score", "flags", "problems"} <= set(row)
     assert float(row["score"]) == 0 and float(row["max_score"]) == TOTAL
-    assert len(corpus["cases"]) >= 25
+    assert len(corpus["cases"]) >= 32
     assert sorted(_case_ids()) == sorted(corpus["cases"])  # every case has its own test below
 
 
 def _case_ids():
     return [
         "honest_correct", "honest_partly_wrong", "untouched_release", "patched_checks",
-        "input_transformer", "builtins_import", "showtraceback", "nbgrader_env", "always_equal",
+        "input_transformer", "builtins_import", "showtraceback", "nbgrader_env", "reads_the_plan",
+        "forge_answers", "always_equal",
         "calls_reference", "reload_reference", "exec_reference_source", "snoop",
         "write_gradebook", "network", "echo_hidden_tests", "infinite_loop", "os_exit",
         "segfault", "memory_bomb", "fork_bomb", "output_flood", "invalid_json", "empty_file",
@@ -144,13 +146,15 @@ def test_each_case_gets_its_exact_score_and_flags(corpus, student):
     case = corpus["cases"][student]
     row = read_grades(corpus["out"])[student]
     flags = set(filter(None, row["flags"].split(";")))
+    problems = set(filter(None, row["problems"].split(";")))
     report = (corpus["out"] / "report.md").read_text()
     assert float(row["score"]) == case.score, (student, row, report[-4000:])
     assert case.flags <= flags, (student, flags)
-    if case.exact_flags:
-        assert flags == case.flags, (student, flags)
-    for flag in case.flags:
-        assert f"**{student}**" in report and flag in report
+    assert case.problems <= problems, (student, problems)
+    if case.exact:
+        assert (flags, problems) == (case.flags, case.problems), (student, flags, problems)
+    for mark in case.flags | case.problems:
+        assert f"**{student}**" in report and mark in report
 
 
 def _outputs(out: Path, student: str) -> str:
@@ -166,7 +170,7 @@ def test_the_sandbox_sees_no_secret_and_writes_nothing(corpus):
     snoop = json.loads(_outputs(out, "snoop").split("SNOOP ", 1)[1].splitlines()[0])
     for path in corpus["secrets"]:
         assert str(snoop[path]).startswith("DENIED"), (path, snoop[path])
-    assert not any("gradebook" in p or "solutions" in p for p in snoop["glob"]), snoop["glob"]
+    assert not any("gradebook.db" in p or "solutions" in p for p in snoop["glob"]), snoop["glob"]
     assert snoop["uid"] != 0
     write = _outputs(out, "write_gradebook")
     assert "WROTE" not in write and "DENIED" in write, write
@@ -189,11 +193,11 @@ def test_nbgrader_export_and_feedback_exist(corpus):
     with open(out / "nbgrader_export.csv") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
     assert float(rows["honest_correct"]["score"]) == TOTAL
-    assert float(rows["always_equal"]["score"]) == TOTAL - 14  # the trusted score, not the fake
+    assert float(rows["always_equal"]["score"]) == TOTAL - 9  # the trusted score, not the fake
     for student in corpus["cases"]:
         assert (out / "feedback" / student / f"{AID}.html").is_file(), student
-    missing = (out / "feedback" / "missing" / f"{AID}.html").read_text()
-    assert "notebook_missing" in missing
+    missing = _feedback_text(out / "feedback" / "missing" / f"{AID}.html")
+    assert "No notebook for this assignment was found" in missing
 
 
 class _Text(HTMLParser):
@@ -238,9 +242,9 @@ def test_feedback_holds_no_hidden_test_or_solution_line(corpus):
         assert not leaked, (student, leaked[:5])
     # The echoing submission printed every cell it ran, hidden tests included: all scrubbed.
     echo = _outputs(out, "echo_hidden_tests")
-    assert "check_function(" in echo  # it did print them in the sandbox...
+    assert "hidden_tests(" in echo  # it did print them in the sandbox...
     text = _feedback_text(out / "feedback" / "echo_hidden_tests" / f"{AID}.html")
-    assert "check_function(" not in text  # ...and none of it reached the feedback
+    assert "hidden_tests(" not in text  # ...and none of it reached the feedback
 
 
 @needs_bwrap

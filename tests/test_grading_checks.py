@@ -156,19 +156,26 @@ def test_check_table_names_row_and_field():
 
 
 @pytest.mark.parametrize("assignment_id", assignment_ids())
-def test_every_grade_cell_has_a_trusted_check_for_the_hardened_grader(assignment_id):
+def test_every_grade_cell_has_a_trusted_check_beside_its_source(assignment_id):
     # python -m cnnlib grade keeps a grade cell's points only when its trusted check agrees, and
-    # a cell without one scores 0 (fail closed): a new assignment must add its checks to specs
+    # refuses to grade an assignment whose checks file misses an autograded cell
     import nbformat
 
-    from cnnlib.grading.specs import spec_for
+    from cnnlib.grading import load_checks
 
-    source = nbformat.read(ROOT / "solutions" / assignment_id / f"{assignment_id}.ipynb", 4)
+    folder = ROOT / "solutions" / assignment_id
+    source = nbformat.read(folder / f"{assignment_id}.ipynb", 4)
     graded = {
         cell.metadata["nbgrader"]["grade_id"]
         for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+        if cell.metadata.get("nbgrader", {}).get("grade")
+        and not cell.metadata["nbgrader"].get("solution")
     }
-    checks = spec_for(assignment_id).checks
+    checks = load_checks(folder / "checks.py").checks
     assert graded == set(checks), (graded ^ set(checks))
     assert all(checks[grade_id] for grade_id in graded)
+    # ...and each grade cell's hidden tests call them, by the cell's own id
+    for cell in source.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in graded:
+            assert f'hidden_tests("{grade_id}", globals())' in cell.source, grade_id

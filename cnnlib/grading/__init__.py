@@ -1,12 +1,19 @@
-"""Autograding support: checks that grade cells call, and the inputs they use.
+"""Autograding: what grade cells call, what an assignment's checks file is written with, and the
+hardened grader (`python -m cnnlib grade`).
 
-A grade cell compares the student's function with the reference from `cnnlib` on fresh inputs::
+A grade cell's hidden tests are one line::
 
-    from cnnlib import arithmetic
-    from cnnlib.grading import check_function, conv_geometry_cases
-    check_function(conv_output_size, arithmetic.conv_output_size, conv_geometry_cases(seed=1))
+    from cnnlib.grading import hidden_tests
+    hidden_tests("test_same_padding", globals())
+
+which runs the checks that `solutions/<assignment>/checks.py` defines for that cell (see
+`cnnlib.grading.authoring`, and the README's "Writing an assignment"). The checks compare the
+student's functions with the reference on fixed edge cases and on random inputs that are the same
+for every submission, and a failure names the call, what came back and what was expected.
+`check_function` / `check_table` do the same on inputs a cell gives them directly.
 """
 
+from cnnlib.grading.authoring import Assignment, Check, load_checks
 from cnnlib.grading.cases import (
     conv_cost_cases,
     conv_geometry_cases,
@@ -14,14 +21,27 @@ from cnnlib.grading.cases import (
     same_padding_cases,
 )
 from cnnlib.grading.checks import CheckFailure, call_repr, check_function, check_table
+from cnnlib.grading.compare import Accuracy, Close, Table
+from cnnlib.grading.hidden import hidden_tests
+from cnnlib.grading.probes import Call, ForwardBackward, Probe
 
 __all__ = [
+    "Accuracy",
+    "Assignment",
+    "Call",
+    "Check",
     "CheckFailure",
+    "Close",
+    "ForwardBackward",
+    "Probe",
+    "Table",
     "call_repr",
     "check_function",
     "check_table",
     "conv_cost_cases",
     "conv_geometry_cases",
+    "hidden_tests",
+    "load_checks",
     "receptive_field_cases",
     "same_padding_cases",
 ]

@@ -1,8 +1,9 @@
 """Inputs for graded checks: the edge cases a formula gets wrong first, then seeded random ones.
 
-Seeded so that re-grading a submission gives the same grade; the seeds live in the hidden tests,
-so students do not see which inputs are used. Each generator returns keyword-argument dicts for
-`check_function`.
+Seeded so that every submission is checked on the same inputs: an assignment's checks file passes
+the seed the grader derives from the course secret and the grade cell (see `secret`), so students
+cannot know the random inputs in advance. Each generator returns keyword-argument dicts, the cases
+of a `Call` check (or of `check_function`).
 """
 
 from __future__ import annotations

@@ -8,12 +8,10 @@ what came back and what was expected, so a student can reproduce it in one line.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
+from cnnlib.grading.compare import Table, _mismatch
 
 __all__ = [
     "CheckFailure",
@@ -30,48 +28,6 @@ class CheckFailure(AssertionError):
 def call_repr(name: str, kwargs: Mapping[str, Any]) -> str:
     """`name(a=1, b=2)`: a call a student can paste into a cell to reproduce a failure."""
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-
-
-def _describe(value) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _mismatch(got, expected, rel_tol: float) -> str | None:
-    """Why `got` is not `expected`, or None when they agree.
-
-    Integers must come back as integers (a size of 55.0 is a float, not a size); floats agree
-    within `rel_tol`; tuples and lists agree element by element (either kind is accepted).
-    """
-    if isinstance(expected, bool) or expected is None:
-        return None if got is expected else f"got {_describe(got)}, expected {expected!r}"
-    if isinstance(expected, numbers.Integral):
-        if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-            if isinstance(got, numbers.Real) and got == expected:
-                return f"got {_describe(got)}: the value is right but it must be an int"
-            return f"got {_describe(got)}, expected {expected!r}"
-        return None if got == expected else f"got {got!r}, expected {expected!r}"
-    if isinstance(expected, numbers.Real):
-        if isinstance(got, bool) or not isinstance(got, numbers.Real):
-            return f"got {_describe(got)}, expected a number close to {expected!r}"
-        if math.isclose(float(got), float(expected), rel_tol=rel_tol, abs_tol=1e-12):
-            return None
-        return f"got {got!r}, expected {expected!r}"
-    if isinstance(expected, Sequence) and not isinstance(expected, str):
-        if isinstance(got, np.ndarray):
-            got = got.tolist()
-        if not isinstance(got, Sequence) or isinstance(got, str):
-            return f"got {_describe(got)}, expected a sequence like {tuple(expected)!r}"
-        if len(got) != len(expected):
-            return (
-                f"got {len(got)} values {tuple(got)!r}, "
-                f"expected {len(expected)}: {tuple(expected)!r}"
-            )
-        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            why = _mismatch(g, e, rel_tol)
-            if why is not None:
-                return f"got {tuple(got)!r}, expected {tuple(expected)!r} (item {i}: {why})"
-        return None
-    return None if got == expected else f"got {_describe(got)}, expected {expected!r}"
 
 
 def check_function(
@@ -140,17 +96,6 @@ def check_table(
 
     Only the fields of the expected rows are compared; extra fields in `rows` are ignored.
     """
-    if not isinstance(rows, Sequence) or isinstance(rows, str):
-        raise CheckFailure(f"{what}: expected a list of rows (dicts), got {_describe(rows)}")
-    if len(rows) != len(expected_rows):
-        raise CheckFailure(f"{what}: expected {len(expected_rows)} rows, got {len(rows)}")
-    for i, (row, expected) in enumerate(zip(rows, expected_rows, strict=True)):
-        label = f"{what}, row {i} ({expected.get('name', i)})"
-        if not isinstance(row, Mapping):
-            raise CheckFailure(f"{label}: expected a dict, got {_describe(row)}")
-        for field, value in expected.items():
-            if field not in row:
-                raise CheckFailure(f"{label}: the row has no {field!r} entry (keys: {list(row)})")
-            why = _mismatch(row[field], value, rel_tol)
-            if why is not None:
-                raise CheckFailure(f"{label}, {field!r}: {why}")
+    why = Table(rel_tol).explain(rows, expected_rows)
+    if why is not None:
+        raise CheckFailure(f"{what}, {why}" if why.startswith("row") else f"{what}: {why}")

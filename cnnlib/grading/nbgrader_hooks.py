@@ -21,7 +21,7 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
 
-__all__ = ["LoadExecuted", "ScrubFeedback", "secret_lines"]
+__all__ = ["LoadExecuted", "ScrubFeedback", "Scrubber", "secret_lines"]
 
 BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", flags=re.S)
 MARKER = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
@@ -63,20 +63,18 @@ class LoadExecuted(Preprocessor):
         return nb, resources
 
 
-class ScrubFeedback(Preprocessor):
-    """Keep hidden tests and solution code out of the feedback a student gets."""
+class Scrubber:
+    """Drops every line of a text that echoes a hidden-test or solution line.
 
-    enabled = Bool(True).tag(config=True)
-    secrets_file = Unicode("", help="JSON: secret lines and released grade-cell sources").tag(
-        config=True
-    )
+    secrets_file: JSON with "secret_lines" (see `secret_lines`) and "released_sources".
+    """
 
-    def _load(self):
-        data = json.loads(Path(self.secrets_file).read_text())
+    def __init__(self, secrets_file: str | Path):
+        data = json.loads(Path(secrets_file).read_text())
         self._secrets = [s for s in data["secret_lines"] if s]
         self._long = [s for s in self._secrets if len(s) >= MIN_SUBSTRING]
         self._exact = set(self._secrets)
-        self._released = data["released_sources"]
+        self.released = data["released_sources"]
 
     def _leaks(self, line: str) -> bool:
         stripped = line.strip()
@@ -94,6 +92,18 @@ class ScrubFeedback(Preprocessor):
         if dropped:
             kept.append(f"[{dropped} line(s) removed by the grader: they echo hidden tests]\n")
         return "".join(kept)
+
+
+class ScrubFeedback(Preprocessor):
+    """Keep hidden tests and solution code out of the feedback a student gets."""
+
+    enabled = Bool(True).tag(config=True)
+    secrets_file = Unicode("", help="JSON: secret lines and released grade-cell sources").tag(
+        config=True
+    )
+
+    def scrub_text(self, text: str) -> str:
+        return self._scrubber.scrub_text(text)
 
     def _scrub_output(self, output):
         if output.output_type == "stream":
@@ -115,11 +125,11 @@ class ScrubFeedback(Preprocessor):
         return output if data else None
 
     def preprocess(self, nb, resources):
-        self._load()
+        self._scrubber = Scrubber(self.secrets_file)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in self._released:
-                cell.source = self._released[grade_id]
+            if grade_id in self._scrubber.released:
+                cell.source = self._scrubber.released[grade_id]
             if cell.cell_type == "code":
                 outputs = [self._scrub_output(o) for o in cell.outputs]
                 cell.outputs = [o for o in outputs if o is not None]

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "Conversation",
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailable",
@@ -181,26 +184,18 @@ def _count_user_processes() -> int:
     return count
 
 
-def run_sandboxed(
+def _launch(
     command: list[str],
     *,
     workdir: Path,
     ro_binds: list[tuple[str, str]],
     limits: SandboxLimits,
     slot: int,
-    env: dict[str, str] | None = None,
-    log_dir: Path,
-    unsafe: bool = False,
-) -> SandboxResult:
-    """Run `command` with `workdir` mounted writable at /sandbox (its cwd and HOME).
-
-    ro_binds: (host path, path inside) pairs mounted read-only. slot: a small integer unique among
-    the sandboxes running at the same time (it picks the uid). unsafe=True runs without bubblewrap
-    (limits and the wall budget still apply, isolation does not): for machines without it, only
-    when the instructor asks.
-    """
+    env: dict[str, str] | None,
+    unsafe: bool,
+) -> tuple[list[str], dict]:
+    """(argv, Popen keyword arguments) that start `command` in the sandbox (see run_sandboxed)."""
     workdir = Path(workdir)
-    log_dir.mkdir(parents=True, exist_ok=True)
     inside = "/sandbox"
     base_env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -215,6 +210,7 @@ def run_sandboxed(
         "MPLBACKEND": "Agg",
         "JUPYTER_PLATFORM_DIRS": "1",
         "CNNLIB_QUICK": "1",
+        "CNNLIB_GRADING": "1",
     }
     base_env.update(env or {})
     uid = UID_BASE + slot
@@ -241,29 +237,56 @@ def run_sandboxed(
             # Without root the count is shared with the user's other processes.
             nproc = _count_user_processes() + limits.nproc
         argv += command
+    options = {
+        "cwd": workdir if unsafe else None,
+        "env": base_env if unsafe else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        "start_new_session": True,
+        "preexec_fn": _set_limits(limits, nproc),
+    }
+    return argv, options
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    # Whatever is left of the group (all of it, on a timeout) goes.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_sandboxed(
+    command: list[str],
+    *,
+    workdir: Path,
+    ro_binds: list[tuple[str, str]],
+    limits: SandboxLimits,
+    slot: int,
+    env: dict[str, str] | None = None,
+    log_dir: Path,
+    unsafe: bool = False,
+) -> SandboxResult:
+    """Run `command` with `workdir` mounted writable at /sandbox (its cwd and HOME).
+
+    ro_binds: (host path, path inside) pairs mounted read-only. slot: a small integer unique among
+    the sandboxes running at the same time (it picks the uid). unsafe=True runs without bubblewrap
+    (limits and the wall budget still apply, isolation does not): for machines without it, only
+    when the instructor asks.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    argv, options = _launch(
+        command, workdir=workdir, ro_binds=ro_binds, limits=limits, slot=slot, env=env,
+        unsafe=unsafe,
+    )  # fmt: skip
     stdout_path, stderr_path = log_dir / "stdout.txt", log_dir / "stderr.txt"
     start = time.monotonic()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            cwd=workdir if unsafe else None,
-            env=base_env if unsafe else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-            start_new_session=True,
-            preexec_fn=_set_limits(limits, nproc),
-        )
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, **options)
         timed_out = False
         try:
             proc.wait(timeout=limits.wall_s)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            # Whatever is left of the group (all of it, on a timeout) goes.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _stop(proc)
     return SandboxResult(
         returncode=None if timed_out else proc.returncode,
         timed_out=timed_out,
@@ -271,3 +294,101 @@ def run_sandboxed(
         stderr_tail=_tail(stderr_path),
         stdout_tail=_tail(stdout_path),
     )
+
+
+class Conversation:
+    """A sandboxed command spoken to one JSON line at a time (stdin) and answering on stdout.
+
+    `ask(step, timeout)` sends a step and waits for the answer carrying the same "seq", at most
+    `timeout` seconds and within the wall budget; None when none came (the command is then
+    stopped: a sandbox that missed one answer is not trusted with the next step).
+    """
+
+    MAX_LINE = 256 * 1024 * 1024
+
+    def __init__(self, command, *, workdir, ro_binds, limits, slot, env=None, log_dir,
+                 unsafe=False):  # fmt: skip
+        log_dir.mkdir(parents=True, exist_ok=True)
+        argv, options = _launch(
+            command, workdir=workdir, ro_binds=ro_binds, limits=limits, slot=slot, env=env,
+            unsafe=unsafe,
+        )  # fmt: skip
+        self._stderr_path = log_dir / "stderr.txt"
+        self._stderr = open(self._stderr_path, "wb")  # noqa: SIM115 (closed in close())
+        self.start = time.monotonic()
+        self.deadline = self.start + limits.wall_s
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, **options
+        )
+        self._buffer = b""
+        self._seq = 0
+        self._result: SandboxResult | None = None
+        self.stopped: str | None = None  # why the conversation ended early
+
+    def ask(self, step: dict, timeout: float) -> dict | None:
+        if self.stopped:
+            return None
+        self._seq += 1
+        try:
+            self.proc.stdin.write((json.dumps({**step, "seq": self._seq}) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.stopped = "exited"
+            return None
+        until = min(time.monotonic() + timeout, self.deadline)
+        while True:
+            line = self._readline(until)
+            if line is None:
+                return None
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                continue  # not ours
+            if isinstance(answer, dict) and answer.get("seq") == self._seq:
+                return answer
+
+    def _readline(self, until: float) -> bytes | None:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = until - time.monotonic()
+            if left <= 0:
+                self.stopped = "timeout" if until < self.deadline else "wall_budget"
+                self.close()
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                self.stopped = "exited"
+                self.close()
+                return None
+            self._buffer += chunk
+            if len(self._buffer) > self.MAX_LINE:
+                self.stopped = "output_limit"
+                self.close()
+                return None
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+    def close(self) -> SandboxResult:
+        if self._result is not None:
+            return self._result
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
+        _stop(self.proc)
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        self.proc.stdout.close()
+        self._stderr.close()
+        self._result = SandboxResult(
+            returncode=self.proc.returncode,
+            timed_out=self.stopped in ("timeout", "wall_budget"),
+            wall_s=time.monotonic() - self.start,
+            stderr_tail=_tail(self._stderr_path),
+            stdout_tail="",
+        )
+        return self._result

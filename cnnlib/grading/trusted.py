@@ -1,176 +1,196 @@
-"""The trusted side of the checks: choose inputs, neuter the reference, compare the answers.
+"""Phase 1d, the grader's side of the trusted checks: drive the sandboxed runner, judge outside.
 
-A grade cell's points count only when these checks agree. They run the student's functions in a
-separate sandboxed Python (see `trusted_runner`), on inputs drawn here with a seed derived from a
-key the sandbox cannot read, and compare what comes back (plain JSON, parsed here) with the
-reference, which is only ever called here.
+The student's code runs in a second sandbox (`trusted_runner`) whose cnnlib has the blocked
+reference modules replaced by ones that raise. The grader sends one step at a time: the notebook's
+code cells in order and, at each grade cell, its checks on the planned inputs (the same for every
+submission). Every answer is plain JSON, judged here against the reference's outcomes, which were
+computed in the grader's own process when the run was prepared.
+
+Where a check builds on an earlier function that failed its own checks (`plug_in`), the solution's
+version is sent in for that check only: one early mistake costs its own cell's points. It is sent
+only after the function's own checks are judged, so it cannot help the function it replaces.
+
+A verdict per grade cell: passed, the first reason it failed (in words for the student), and the
+evidence of tampering seen on the way: a call into cnnlib's removed reference, or a value whose
+type pretends to be a built-in one (an int that says it equals anything).
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import json
-import shutil
+import os
+import sys
 from pathlib import Path
 
-from cnnlib.grading.checks import CheckFailure, _mismatch, call_repr, check_table
-from cnnlib.grading.specs import AssignmentSpec
-from cnnlib.grading.trusted_runner import decode, encode
+from cnnlib.grading import authoring, sandbox, wire
+from cnnlib.grading.course import Course, Settings
+from cnnlib.grading.execute import copy_inputs, python_binds
+from cnnlib.grading.probes import REFERENCE_REMOVED, judge
 
-__all__ = ["build_job", "compare", "neutered_cnnlib", "seed_for"]
+__all__ = ["run_trusted", "worker_plan"]
 
-MAX_RESULT_BYTES = 32 * 1024 * 1024
-
-_BLOCKED_BODY = (
-    "raise RuntimeError('the grader removed cnnlib\\'s reference implementation here: "
-    "write your own')"
-)
+_plans: dict[tuple, dict] = {}
 
 
-def seed_for(key: bytes, submission_hash: str, grade_id: str, index: int) -> int:
-    digest = hashlib.sha256(key + f"|{submission_hash}|{grade_id}|{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+def worker_plan(course: Course) -> dict[str, list[tuple]]:
+    """grade_id -> [(Check, cases, expected outcomes)], loaded once per process."""
+    key = (str(course.checks_path), str(course.plan_path), course.release_hash)
+    if key not in _plans:
+        assignment = authoring.load_checks(course.checks_path)
+        shipped = json.loads(course.plan_path.read_text())
+        plan = {}
+        for grade_id, checks in assignment.checks.items():
+            plan[grade_id] = [
+                (check, [wire.decode(c) for c in item["cases"]],
+                 [{**o, "value": wire.decode(o["value"])} if "value" in o else o
+                  for o in item["expected"]])
+                for check, item in zip(checks, shipped[grade_id], strict=True)
+            ]  # fmt: skip
+        _plans.clear()
+        _plans[key] = plan
+    return _plans[key]
 
 
-def _neuter(source: str) -> str:
-    """The module with every function and method body replaced by `raise RuntimeError(...)`.
-
-    The source text itself no longer holds the implementation, so reading or exec-ing the file,
-    or reloading the module, gives nothing either.
-    """
-    tree = ast.parse(source)
-    stub = ast.parse(_BLOCKED_BODY).body
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            doc = ast.get_docstring(node, clean=False)
-            node.body = ([ast.Expr(ast.Constant(doc))] if doc else []) + list(stub)
-    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+def _got(outcome: dict) -> dict:
+    if "ok" in outcome:
+        return {"value": wire.decode(outcome["ok"]), "mutated": outcome.get("mutated")}
+    return outcome
 
 
-def neutered_cnnlib(package_dir: Path, dest: Path, spec: AssignmentSpec) -> Path:
-    """A copy of the cnnlib package at dest/cnnlib with spec.blocked modules neutered."""
-    target = dest / "cnnlib"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(package_dir, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for relative in spec.blocked:
-        path = target / relative
-        path.write_text(_neuter(path.read_text()))
-    return target
+class _Run:
+    """One student's trusted run: the conversation with the sandbox and what was learnt."""
 
+    def __init__(self, settings: Settings, course: Course, conversation):
+        self.settings, self.course, self.talk = settings, course, conversation
+        self.failed_subjects: set[str] = set()
+        self.stopped_at: str | None = None
 
-def build_job(
-    cells: list[dict],
-    spec: AssignmentSpec,
-    key: bytes,
-    submission_hash: str,
-) -> tuple[list[dict], dict[str, list[tuple[object, list[dict]]]]]:
-    """The runner's steps in notebook order, and per grade_id the (check, cases) sent.
+    def cell(self, index: int, source: str) -> None:
+        timeout = self.settings.cell_timeout
+        answer = self.talk.ask(
+            {"kind": "cell", "index": index, "source": source, "timeout": timeout}, timeout + 10
+        )
+        if answer is None and self.stopped_at is None:
+            self.stopped_at = (
+                f"the grader's run of your code stopped at cell {index} "
+                f"({self._why_stopped()})"
+            )
 
-    cells: the assembled notebook's cells (dicts with cell_type, source, metadata). Code cells
-    that are not grade cells run as they come; each grade cell with a spec becomes its checks.
-    """
-    steps, sent = [], {}
-    for index, cell in enumerate(cells):
-        if cell["cell_type"] != "code":
-            continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        grade_id = meta.get("grade_id")
-        if meta.get("grade") and not meta.get("solution"):
-            for i, check in enumerate(spec.checks.get(grade_id, [])):
-                cases = check.cases(seed_for(key, submission_hash, grade_id, i))
-                sent.setdefault(grade_id, []).append((check, cases))
-                steps.append({
-                    "kind": "check", "grade_id": grade_id, "function": check.function,
-                    "cases": [encode(case) for case in cases],
-                })  # fmt: skip
-            continue
-        steps.append({"kind": "cell", "index": index, "source": cell["source"]})
-    return steps, sent
+    def _why_stopped(self) -> str:
+        return {
+            "timeout": "it ran past its time limit",
+            "wall_budget": "the whole run ran past its time budget",
+            "exited": "the Python process died or exited",
+            "output_limit": "it wrote too much",
+        }.get(self.talk.stopped or "", "it stopped answering")
 
+    def _plug(self, names: list[str]) -> list[str]:
+        by_source: dict[str, list[str]] = {}
+        for name in names:
+            source = self.course.solution_cells.get(name)
+            if source is not None:
+                by_source.setdefault(source, []).append(name)
+        plugged = []
+        for source, group in by_source.items():
+            answer = self.talk.ask({"kind": "plug", "names": group, "source": source}, 60)
+            if answer and isinstance(answer.get("plugged"), list):
+                plugged += [str(n) for n in answer["plugged"]]
+        return plugged
 
-def _read_results(path: Path) -> list[dict]:
-    if not path.is_file() or path.stat().st_size > MAX_RESULT_BYTES:
-        return []
-    records = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break
-            if isinstance(record, dict):
-                records.append(record)
-    return records
-
-
-def _judge(check, cases: list[dict], record: dict | None) -> str | None:
-    """Why the student's outcomes disagree with the reference, or None when they agree."""
-    name = check.function
-    if record is None:
-        return f"{name} was never checked (the run stopped before this cell)"
-    if record.get("missing"):
-        return f"{name} is not defined"
-    outcomes = record.get("outcomes")
-    if not isinstance(outcomes, list) or len(outcomes) != len(cases):
-        if isinstance(outcomes, list) and outcomes and outcomes[-1].get("timeout"):
-            return f"{name} took too long"
-        return f"{name}: incomplete results"
-    for case, outcome in zip(cases, outcomes, strict=True):
-        call = call_repr(name, case)
-        try:
-            expected, expected_error = check.reference(**case), None
-        except (ValueError, TypeError) as error:
-            expected, expected_error = None, error
-        if not isinstance(outcome, dict):
-            return f"{call}: malformed result"
-        if "raised" in outcome:
-            raised = outcome["raised"] if isinstance(outcome["raised"], list) else []
-            raised = [str(n) for n in raised]
-            if "NotImplementedError" in raised:
-                return f"{name} is not implemented (NotImplementedError)"
-            if expected_error is not None and type(expected_error).__name__ in raised:
-                continue
-            got = raised[0] if raised else "an exception"
-            if expected_error is not None:
-                wanted = f"raise {type(expected_error).__name__}"
+    def grade_cell(self, grade_id: str, checks: list[tuple]) -> dict:
+        verdict = {"passed": True, "reason": None, "hint": "", "cases": 0,
+                   "calls_reference": False, "disguised": [], "plugged": []}  # fmt: skip
+        for check, cases, expected in checks:
+            if self.stopped_at:
+                why = f"not checked: {self.stopped_at}"
             else:
-                wanted = f"return {expected!r}"
-            return f"{call} raised {got}, it should {wanted}"
-        if "ok" not in outcome:
-            return f"{call}: malformed result"
-        if expected_error is not None:
-            return f"{call} returned a value, it should raise {type(expected_error).__name__}"
-        got = decode(outcome["ok"])
-        if check.compare == "table":
-            try:
-                check_table(got, expected, what=call)
-            except CheckFailure as failure:
-                return str(failure)
-            except Exception as error:  # a malformed table
-                return f"{call}: {type(error).__name__}"
-            continue
-        why = _mismatch(got, expected, 1e-9)
-        if why is not None:
-            return f"{call}: {why}"
-    return None
-
-
-def compare(results_path: Path, sent: dict[str, list]) -> dict[str, dict]:
-    """grade_id -> {"passed": bool, "reason": str | None} from the runner's results file."""
-    records = _read_results(results_path)
-    by_check: dict[tuple[str, str], dict] = {}
-    for record in records:
-        key = (record.get("grade_id"), record.get("function"))
-        if key[0] is not None and key not in by_check:
-            by_check[key] = record
-    verdicts = {}
-    for grade_id, checks in sent.items():
-        reasons = []
-        for check, cases in checks:
-            why = _judge(check, cases, by_check.get((grade_id, check.function)))
+                why = self._one_check(check, cases, expected, verdict)
             if why is not None:
-                reasons.append(why)
-        verdicts[grade_id] = {"passed": not reasons, "reason": "; ".join(reasons) or None}
-    return verdicts
+                self.failed_subjects |= set(check.probe.subjects)
+                if verdict["passed"]:
+                    verdict.update(passed=False, reason=why, hint=check.hint)
+        return verdict
+
+    def _one_check(self, check, cases, expected, verdict) -> str | None:
+        needed = [n for n in check.plug_in if n in self.failed_subjects]
+        plugged = self._plug(needed) if needed else []
+        verdict["plugged"] += plugged
+        answer = self.talk.ask(
+            {"kind": "check", "probe": check.probe.spec(),
+             "cases": [wire.encode(c) for c in cases], "timeout": check.timeout},
+            check.timeout + 10,
+        )  # fmt: skip
+        if plugged and answer is not None:
+            self.talk.ask({"kind": "unplug"}, 30)
+        if answer is None:
+            self.stopped_at = f"the grader's run of your code stopped ({self._why_stopped()})"
+            return f"{check.probe.describe_call(cases[0])}: {self.stopped_at}"
+        outcomes = answer.get("outcomes") if isinstance(answer.get("outcomes"), list) else []
+        first_failure = None
+        for i, case in enumerate(cases):
+            outcome = outcomes[i] if i < len(outcomes) and isinstance(outcomes[i], dict) else None
+            if outcome is None or outcome.get("timeout"):
+                if outcome is not None:
+                    why = (f"{check.probe.describe_call(case)} took too long: the check's "
+                           f"{check.timeout:g} s ran out after {i} of {len(cases)} "
+                           "cases")  # fmt: skip
+                else:
+                    why = f"{check.probe.describe_call(case)}: no result came back"
+                return first_failure or why
+            verdict["cases"] += 1
+            if REFERENCE_REMOVED in str(outcome.get("message", "")):
+                verdict["calls_reference"] = True
+            if "ok" in outcome:
+                verdict["disguised"] = sorted(
+                    set(verdict["disguised"]) | wire.disguised_types(outcome["ok"])
+                )
+            if first_failure is None:
+                first_failure = judge(check.probe, case, expected[i], _got(outcome),
+                                      check.compare, mutation=check.mutation)  # fmt: skip
+        return first_failure
+
+
+def run_trusted(settings: Settings, course: Course, assembled, work: Path, extra_files: dict):
+    """Phase 1d for one student: (verdicts by grade_id, what happened)."""
+    plan = worker_plan(course)
+    box = work / "trusted"
+    copy_inputs(course, extra_files, box)
+    if settings.unsafe:
+        # No mount namespace to hide the reference: point Python at the neutered copy first.
+        env = {"PYTHONPATH": str(course.neutered_dir.parent)}
+        binds = []
+    else:
+        env = {"PYTHONPATH": str(course.package_dir.parent)}
+        binds = [*python_binds(), (str(course.neutered_dir), str(course.package_dir))]
+    talk = sandbox.Conversation(
+        [sys.executable, "-m", "cnnlib.grading.trusted_runner"],
+        workdir=box, ro_binds=binds, limits=settings.trusted_limits,
+        slot=os.getpid() % 100_000, env=env, log_dir=work / "logs-trusted",
+        unsafe=settings.unsafe,
+    )  # fmt: skip
+    run = _Run(settings, course, talk)
+    verdicts = {}
+    try:
+        for index, cell in enumerate(assembled.cells):
+            if cell.get("cell_type") != "code":
+                continue
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            if meta.get("grade") and not meta.get("solution"):
+                if grade_id in plan:
+                    verdicts[grade_id] = run.grade_cell(grade_id, plan[grade_id])
+                continue
+            if not run.stopped_at:
+                run.cell(index, cell["source"])
+        if not run.stopped_at:
+            talk.ask({"kind": "end"}, 5)
+    finally:
+        result = talk.close()
+    info = {
+        "wall_s": round(result.wall_s, 3),
+        "timed_out": result.timed_out,
+        "returncode": result.returncode,
+        "stopped": run.stopped_at,
+        "stderr_tail": result.stderr_tail[-1500:],
+    }
+    return verdicts, info

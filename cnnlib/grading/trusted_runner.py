@@ -1,118 +1,34 @@
-"""The student's side of a trusted check: `python -m cnnlib.grading.trusted_runner JOB.json`.
+"""The student's side of the trusted checks: `python -m cnnlib.grading.trusted_runner`.
 
-Runs inside a sandbox whose cnnlib has the graded reference functions replaced by ones that raise.
-It executes the answer cells (and the release's other non-test code cells) in notebook order in a
-plain namespace, and at each grade cell's position calls the graded functions on the inputs the
-trusted side chose. It writes back only JSON of plain values, one line per check: what each call
-returned (as tagged ints, floats, strings, lists, tuples, dicts) or the names of the exception
-classes it raised. Nothing the student's code returns is ever unpickled or compared here: the
-comparison with the reference happens on the trusted side, outside the sandbox.
+Runs inside a sandbox whose cnnlib has the blocked reference functions replaced by ones that raise.
+It takes one step at a time from the grader (a JSON line on stdin) and answers each with one JSON
+line of plain values (see `wire`), so the grader decides every next step after judging the last
+one, outside the sandbox. That is what lets it plug the solution's version of an earlier function
+into a later check only once the student's own version has been judged, without that code ever
+being in the sandbox before then.
 
-`encode` / `decode` are the wire format for both directions (inputs are sent the same way, so a
-tuple argument arrives as a tuple).
+Steps:
+- `cell`: execute a code cell (the answer cells and the release's other code cells, in notebook
+  order) in one plain namespace; answer `{"error": exception class name or None}`.
+- `check`: run a probe on each case in that namespace; answer `{"outcomes": [...]}`, each outcome
+  `{"ok": encoded value}` or `{"raised": [...], "message": ...}` or `{"missing": name}`, with
+  "mutated" where an input array changed, and `{"timeout": true}` last if time ran out.
+- `plug` / `unplug`: bind names to the versions a source text defines, for the checks until
+  `unplug`, then restore the student's.
+- `end`.
+
+Nothing here is trusted by the grader: a student's code can write to the same channel, but what
+it writes is only ever parsed as JSON and compared with the reference outside.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import os
 import signal
 import sys
 
-__all__ = ["decode", "encode", "main"]
-
-MAX_ITEMS = 10_000
-MAX_DEPTH = 8
-MAX_STR = 10_000
-
-
-def encode(value, depth: int = 0):
-    """A plain JSON value describing `value`. Only built-in types' values come out.
-
-    The type is read with type() (which an object cannot fake) and the value through int(),
-    float(), str(), which Python guarantees to return real ints, floats and strings.
-    """
-    kind = type(value)
-    if depth > MAX_DEPTH:
-        return {"t": "other", "type": "too deep"}
-    if value is None:
-        return {"t": "none"}
-    if issubclass(kind, bool) or kind.__name__ == "bool_":
-        return {"t": "bool", "v": bool(value)}
-    if issubclass(kind, numbers.Integral):
-        return {"t": "int", "v": str(int(value))}
-    if issubclass(kind, numbers.Real):
-        number = float(value)
-        return {"t": "float", "v": number if math.isfinite(number) else repr(number)}
-    if issubclass(kind, str):
-        return {"t": "str", "v": str.__str__(value)[:MAX_STR]}
-    if issubclass(kind, (list, tuple)):
-        items = list.__iter__(value) if issubclass(kind, list) else tuple.__iter__(value)
-        tag = "list" if issubclass(kind, list) else "tuple"
-        out = []
-        for i, item in enumerate(items):
-            if i >= MAX_ITEMS:
-                return {"t": "other", "type": "too long"}
-            out.append(encode(item, depth + 1))
-        return {"t": tag, "v": out}
-    if issubclass(kind, dict):
-        pairs = []
-        for i, (key, item) in enumerate(dict.items(value)):
-            if i >= MAX_ITEMS:
-                return {"t": "other", "type": "too long"}
-            pairs.append([encode(key, depth + 1), encode(item, depth + 1)])
-        return {"t": "dict", "v": pairs}
-    if kind.__name__ == "ndarray" and kind.__module__ == "numpy":
-        return encode(value.tolist(), depth)
-    return {"t": "other", "type": kind.__name__[:100]}
-
-
-class _Opaque:
-    """A value the trusted side cannot use: equal to nothing, so it never passes a check."""
-
-    def __init__(self, type_name):
-        self.type_name = type_name
-
-    def __eq__(self, other):
-        return False
-
-    __hash__ = object.__hash__
-
-    def __repr__(self):
-        return f"<a {self.type_name} object>"
-
-
-def decode(plain):
-    """The inverse of `encode`, building only built-in values (and _Opaque for the rest)."""
-    if not isinstance(plain, dict):
-        return _Opaque("malformed")
-    tag = plain.get("t")
-    value = plain.get("v")
-    if tag == "none":
-        return None
-    if tag == "bool":
-        return bool(value)
-    if tag == "int":
-        return int(str(value)[:4000])
-    if tag == "float":
-        return float(value)
-    if tag == "str":
-        return str(value)
-    if tag in ("list", "tuple") and isinstance(value, list):
-        items = [decode(item) for item in value]
-        return items if tag == "list" else tuple(items)
-    if tag == "dict" and isinstance(value, list):
-        out = {}
-        for pair in value:
-            key = decode(pair[0])
-            try:
-                out[key] = decode(pair[1])
-            except TypeError:  # an unhashable key
-                return _Opaque("dict")
-        return out
-    return _Opaque(str(plain.get("type", tag))[:100])
+__all__ = ["main"]
 
 
 class _Timeout(BaseException):
@@ -133,64 +49,107 @@ def _compile(source: str, name: str):
         return compile(TransformerManager().transform_cell(source), name, "exec")
 
 
+def _run_cell(namespace: dict, step: dict) -> dict:
+    signal.setitimer(signal.ITIMER_REAL, float(step["timeout"]))
+    try:
+        exec(_compile(step["source"], f"<cell {step['index']}>"), namespace)
+        error = None
+    except _Timeout:
+        error = "Timeout"
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+        error = type(exc).__name__
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return {"error": error}
+
+
+def _run_check(namespace: dict, step: dict) -> dict:
+    from cnnlib.grading import wire
+    from cnnlib.grading.probes import Namespace, probe_from_spec, run_case
+
+    outcomes = []
+    signal.setitimer(signal.ITIMER_REAL, float(step["timeout"]))
+    try:
+        probe = probe_from_spec(step["probe"])
+        names = Namespace(namespace)
+        for case in step["cases"]:
+            outcome = run_case(probe, names, wire.decode(case))
+            if "value" in outcome:
+                outcome["ok"] = wire.encode(outcome.pop("value"))
+            outcomes.append(outcome)
+    except _Timeout:
+        outcomes.append({"timeout": True})
+    except BaseException as exc:  # the probe itself could not be built
+        outcomes.append({"raised": [type(exc).__name__], "message": str(exc)[:500]})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return {"outcomes": outcomes}
+
+
+def _plug(namespace: dict, saved: dict, step: dict) -> dict:
+    scratch = dict(namespace)
+    try:
+        exec(_compile(step["source"], "<plug-in>"), scratch)
+    except BaseException as exc:
+        return {"error": type(exc).__name__}
+    plugged = []
+    for name in step["names"]:
+        if name in scratch:
+            saved.setdefault(name, namespace.get(name, _MISSING))
+            namespace[name] = scratch[name]
+            plugged.append(name)
+    return {"plugged": plugged}
+
+
+def _unplug(namespace: dict, saved: dict) -> dict:
+    for name, value in saved.items():
+        if value is _MISSING:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = value
+    saved.clear()
+    return {}
+
+
+_MISSING = object()
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0]) as f:
-        job = json.load(f)
-    results = open(job["out"], "w", encoding="utf-8")  # noqa: SIM115 (kept open on purpose)
+    # Our own handles on the channel; the student's prints (fd 1, 2) and reads (fd 0) go nowhere.
+    commands = os.fdopen(os.dup(0), "rb")
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
     main_pid = os.getpid()
-    # The student's prints go nowhere: the sandbox's log files have a size limit.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
     signal.signal(signal.SIGALRM, _on_alarm)
-
-    def emit(record: dict) -> None:
-        if os.getpid() == main_pid:  # a forked copy of this process reports nothing
-            results.write(json.dumps(record) + "\n")
-            results.flush()
-
     namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    saved: dict = {}
     sys.path.insert(0, os.getcwd())
-    for step in job["steps"]:
-        if step["kind"] == "cell":
-            signal.setitimer(signal.ITIMER_REAL, float(job["cell_timeout"]))
-            try:
-                exec(_compile(step["source"], f"<cell {step['index']}>"), namespace)
-                error = None
-            except _Timeout:
-                error = "Timeout"
-            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-                error = type(exc).__name__
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            emit({"cell": step["index"], "error": error})
-            continue
-        function = namespace.get(step["function"])
-        if not callable(function):
-            emit({"grade_id": step["grade_id"], "function": step["function"], "missing": True})
-            continue
-        outcomes = []
-        signal.setitimer(signal.ITIMER_REAL, float(job["check_timeout"]))
-        try:
-            for case in step["cases"]:
-                kwargs = decode(case)
-                try:
-                    got = function(**kwargs)
-                    outcomes.append({"ok": encode(got)})
-                except _Timeout:
-                    raise
-                except BaseException as exc:
-                    names = [k.__name__ for k in type(exc).__mro__][:20]
-                    outcomes.append({"raised": names})
-        except _Timeout:
-            outcomes.append({"timeout": True})
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        emit({"grade_id": step["grade_id"], "function": step["function"], "outcomes": outcomes})
-    emit({"done": True})
-    results.close()
-    return 0
+    while True:
+        line = commands.readline()
+        if not line:
+            return 0
+        step = json.loads(line)
+        kind = step.get("kind")
+        if kind == "end":
+            answer = {}
+        elif kind == "cell":
+            answer = _run_cell(namespace, step)
+        elif kind == "check":
+            answer = _run_check(namespace, step)
+        elif kind == "plug":
+            answer = _plug(namespace, saved, step)
+        elif kind == "unplug":
+            answer = _unplug(namespace, saved)
+        else:
+            answer = {"error": f"unknown step {kind!r}"}
+        if os.getpid() != main_pid:  # a forked copy of this process answers nothing
+            os._exit(0)
+        answers.write(json.dumps({"seq": step.get("seq"), **answer}) + "\n")
+        answers.flush()
+        if kind == "end":
+            return 0
 
 
 if __name__ == "__main__":

@@ -316,7 +316,7 @@ class ModelSummary(Sequence):
         return lines
 
     def __str__(self) -> str:
-        header = ("layer", "output shape", "memory (KB)", "params", "MFLOPs")
+        header = ("layer", "output shape", "memory (KB)", "params", "mult-adds (M)")
         cells = self._cells()
         widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
 
@@ -345,7 +345,7 @@ class ModelSummary(Sequence):
         head = "".join(
             f"<th style='text-align:{a}'>{h}</th>"
             for h, a in zip(
-                ("layer", "output shape", "memory (KB)", "params", "MFLOPs"),
+                ("layer", "output shape", "memory (KB)", "params", "mult-adds (M)"),
                 ("left", "left", "right", "right", "right"),
                 strict=True,
             )

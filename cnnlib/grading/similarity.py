@@ -1,0 +1,194 @@
+"""Copy detection: near-copies of cnnlib's source, and pairs of near-identical answers.
+
+The course library ships its reference implementations, so a student can paste one. Renaming
+variables, reformatting and rewriting comments should not hide that, and an honest one-line formula
+that half the class writes the same way must not look like copying. So:
+
+1. Each answer is reduced to its tokens with comments, docstrings and whitespace gone, the
+   starter code (the release's answer cell) removed, and every local name replaced by its order of
+   first appearance (`v0`, `v1`, ...); keywords, builtins, attributes (`.shape`) and module names
+   (`np`) are kept.
+2. An answer is compared only when it has at least MIN_TOKENS such tokens left (short answers are
+   not distinctive), as sets of K-token shingles.
+3. It is a near-copy of the reference when at least REFERENCE_SHARE of its shingles occur in one
+   function of cnnlib's source (normalised the same way); two students' answers to the same cell
+   are near-identical when their shingle sets overlap by at least PAIR_SHARE (Jaccard).
+
+Findings go to the report with the lines that matched. They never change a score: a person decides.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import io
+import itertools
+import keyword
+import textwrap
+import tokenize
+from collections import defaultdict
+from pathlib import Path
+
+__all__ = ["MIN_TOKENS", "PAIR_SHARE", "REFERENCE_SHARE", "Finding", "find_copies", "normalise"]
+
+K = 8
+MIN_TOKENS = 60
+REFERENCE_SHARE = 0.6
+PAIR_SHARE = 0.8
+_MODULES = {"np", "numpy", "math", "torch", "nn", "F", "self"}
+_KEEP = set(keyword.kwlist) | set(dir(builtins)) | _MODULES
+
+
+@dataclasses.dataclass
+class Finding:
+    kind: str  # "copy_of_reference" or "near_identical"
+    grade_id: str
+    student: str
+    other: str  # the cnnlib function, or the other student
+    share: float
+    lines: list[str]
+
+
+def _docstring_lines(source: str) -> set[int]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body
+            first = body[0] if body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and (
+                isinstance(first.value.value, str)
+            ):
+                lines |= set(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def normalise(source: str) -> list[tuple[str, int]]:
+    """(token, line number) pairs of `source`, normalised as the module docstring says."""
+    skip = _docstring_lines(source)
+    names: dict[str, str] = {}
+    out = []
+    previous = ""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return []
+    for tok in tokens:
+        line = tok.start[0]
+        if line in skip or tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT,
+                                        tokenize.DEDENT, tokenize.ENDMARKER, tokenize.NEWLINE):
+            continue  # fmt: skip
+        text = tok.string
+        if tok.type == tokenize.STRING:
+            text = "STR"
+        elif tok.type == tokenize.NAME and text not in _KEEP and previous != ".":
+            text = names.setdefault(text, f"v{len(names)}")
+        out.append((text, line))
+        previous = tok.string
+    return out
+
+
+def _shingles(tokens: list[tuple[str, int]]) -> dict[tuple, list[int]]:
+    found: dict[tuple, list[int]] = {}
+    for i in range(len(tokens) - K + 1):
+        window = tokens[i : i + K]
+        found.setdefault(tuple(t for t, _ in window), [line for _, line in window])
+    return found
+
+
+def _answer(source: str, starter: str) -> dict[tuple, list[int]]:
+    shingles = _shingles(normalise(source))
+    for shingle in _shingles(normalise(starter)):
+        shingles.pop(shingle, None)
+    return shingles
+
+
+def _lines(source: str, shingles: dict[tuple, list[int]], matched: set) -> list[str]:
+    numbers = sorted({n for s in matched for n in shingles[s]})
+    text = source.splitlines()
+    return [text[n - 1].rstrip() for n in numbers if 0 < n <= len(text) and text[n - 1].strip()]
+
+
+def _library_functions(package_dir: Path) -> dict[str, set]:
+    """cnnlib function name -> its shingles, for every function in the package's source."""
+    functions = {}
+    for path in sorted(package_dir.rglob("*.py")):
+        if "grading" in path.relative_to(package_dir).parts:
+            continue
+        source = path.read_text()
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        lines = source.splitlines()
+        module = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                body = "\n".join(lines[node.lineno - 1 : node.end_lineno])
+                shingles = set(_shingles(normalise(textwrap.dedent(body))))
+                if shingles:
+                    functions[f"{module}.{node.name}"] = shingles
+    return functions
+
+
+def find_copies(
+    answers: dict[str, dict[str, str]],
+    starters: dict[str, str],
+    package_dir: Path,
+) -> list[Finding]:
+    """answers: student -> {grade_id: answer source}; starters: grade_id -> the release's cell."""
+    library = _library_functions(package_dir)
+    index: dict[tuple, set[str]] = defaultdict(set)
+    for name, shingles in library.items():
+        for shingle in shingles:
+            index[shingle].add(name)
+    findings = []
+    per_cell: dict[str, dict[str, dict]] = defaultdict(dict)
+    for student, cells in sorted(answers.items()):
+        for grade_id, source in cells.items():
+            shingles = _answer(source, starters.get(grade_id, ""))
+            if len(shingles) + K - 1 < MIN_TOKENS:
+                continue
+            per_cell[grade_id][student] = shingles
+            counts: dict[str, int] = defaultdict(int)
+            for shingle in shingles:
+                for name in index.get(shingle, ()):
+                    counts[name] += 1
+            if counts:
+                best = max(counts, key=lambda n: (counts[n], n))
+                share = counts[best] / len(shingles)
+                if share >= REFERENCE_SHARE:
+                    matched = set(shingles) & library[best]
+                    findings.append(Finding("copy_of_reference", grade_id, student, best,
+                                            share, _lines(source, shingles, matched)))  # fmt: skip
+    for grade_id, students in per_cell.items():
+        for (a, sa), (b, sb) in itertools.combinations(sorted(students.items()), 2):
+            shared = set(sa) & set(sb)
+            share = len(shared) / len(set(sa) | set(sb))
+            if share >= PAIR_SHARE:
+                lines = _lines(answers[a][grade_id], sa, shared)
+                findings.append(Finding("near_identical", grade_id, a, b, share, lines))
+    return findings
+
+
+def report_lines(findings: list[Finding], compared: int) -> list[str]:
+    """The report's section: thresholds, then each finding with the lines that matched."""
+    lines = [
+        f"{compared} answers were long enough to compare (at least {MIN_TOKENS} tokens once "
+        "comments, docstrings, layout and the starter code are gone, and names normalised). "
+        f"Flagged: at least {REFERENCE_SHARE:.0%} of an answer's {K}-token runs found in one "
+        f"cnnlib function, or two answers sharing at least {PAIR_SHARE:.0%} of theirs.",
+        "",
+    ]
+    if not findings:
+        return [*lines, "None found."]
+    for f in findings:
+        what = (f"a near-copy of `{f.other}`" if f.kind == "copy_of_reference"
+                else f"nearly identical to **{f.other}**'s")  # fmt: skip
+        lines.append(f"- **{f.student}**, `{f.grade_id}`: {what} ({f.share:.0%} shared)")
+        lines += [f"      {line}" for line in f.lines[:10]]
+    return lines
