@@ -245,3 +245,15 @@ def test_grade_help_shows_the_defaults_and_what_each_argument_is(capsys):
     assert "assignment_id the assignment's folder name under solutions/ and assignments/" in text
     assert "seconds for one whole notebook run (default: 600.0)" in text
     assert "(default: 3072)" in text and "(default: None)" not in text
+
+
+def test_grading_mode_is_what_the_grader_sets(monkeypatch):
+    import cnnlib
+    from cnnlib.grading import sandbox
+
+    monkeypatch.delenv("CNNLIB_GRADING", raising=False)
+    assert cnnlib.grading_mode() is False
+    _, options = sandbox._launch(["true"], workdir=Path("/tmp"), ro_binds=[],
+                                 limits=sandbox.SandboxLimits(), slot=1, env={}, unsafe=True)
+    monkeypatch.setenv("CNNLIB_GRADING", options["env"]["CNNLIB_GRADING"])
+    assert cnnlib.grading_mode() is True
