@@ -246,7 +246,7 @@ def test_lenet5_trains_on_a_batch():
 
 def _c3_inputs() -> list[list[int]]:
     """The S2 maps each C3 map reads, from the model's table (LeCun et al., 1998, Table I)."""
-    table = models.c3_connections()
+    table = models.lenet5_c3_connections()
     return [np.flatnonzero(table[:, j]).tolist() for j in range(table.shape[1])]
 
 
@@ -255,7 +255,7 @@ def test_lenet5_1998_c3_table_is_the_papers():
     # next six every contiguous subset of four, the next three some discontinuous subsets of
     # four, the last one all six ("contiguous" wraps around: map 4 reads 4, 5, 0).
     inputs = _c3_inputs()
-    assert len(inputs) == 16 and models.c3_connections().shape == (6, 16)
+    assert len(inputs) == 16 and models.lenet5_c3_connections().shape == (6, 16)
     for j in range(6):
         assert sorted(inputs[j]) == sorted((j + k) % 6 for k in range(3)), j
     for j in range(6, 12):
@@ -265,8 +265,8 @@ def test_lenet5_1998_c3_table_is_the_papers():
         assert len(inputs[j]) == 4 and frozenset(inputs[j]) not in contiguous_fours, j
     assert inputs[15] == list(range(6))
     # every S2 map feeds ten C3 maps; 60 of the 96 pairs are connected
-    assert models.c3_connections().sum(axis=1).tolist() == [10] * 6
-    assert models.c3_connections().sum() == 60
+    assert models.lenet5_c3_connections().sum(axis=1).tolist() == [10] * 6
+    assert models.lenet5_c3_connections().sum() == 60
 
 
 def _paper_connections(model: nn.Module) -> dict[str, int]:
@@ -288,18 +288,18 @@ def _paper_connections(model: nn.Module) -> dict[str, int]:
 def test_lenet5_1998_layers_match_the_papers_figures():
     model = on_meta("lenet5_1998")
     layers = {**dict(model.features.named_children()), **dict(model.classifier.named_children())}
-    params = {name: n_params(layers[name]) for name in models.PAPER_PARAMETERS}
-    assert params == models.PAPER_PARAMETERS == {
+    params = {name: n_params(layers[name]) for name in models.LENET5_1998_PARAMETERS}
+    assert params == models.LENET5_1998_PARAMETERS == {
         "c1": 156, "s2": 12, "c3": 1_516, "s4": 32, "c5": 48_120, "f6": 10_164, "output": 0,
     }  # fmt: skip
-    assert _paper_connections(model) == models.PAPER_CONNECTIONS == {
+    assert _paper_connections(model) == models.LENET5_1998_CONNECTIONS == {
         "c1": 122_304, "s2": 5_880, "c3": 151_600, "s4": 2_000, "c5": 48_120, "f6": 10_164,
         "output": 840,
     }  # fmt: skip
     # the paper's totals: 60,000 trainable parameters, 340,908 connections
-    assert n_params(model) == sum(params.values()) == models.PAPER_TOTALS["parameters"] == 60_000
-    assert sum(_paper_connections(model).values()) == models.PAPER_TOTALS["connections"]
-    assert models.PAPER_TOTALS["connections"] == 340_908
+    totals = models.LENET5_1998_TOTALS
+    assert n_params(model) == sum(params.values()) == totals["parameters"] == 60_000
+    assert sum(_paper_connections(model).values()) == totals["connections"] == 340_908
     # a full 6 -> 16 C3 would have 2,416 parameters: the table saves 900
     assert ar.conv_params(6, 16, 5) - params["c3"] == 900
     # the modern substitute for the RBF units: a trained linear layer, 850 more parameters
@@ -384,7 +384,7 @@ def test_connection_table_conv_errors_name_the_argument():
         ConnectionTableConv2d(np.ones(4), 3)
     with pytest.raises(ValueError, match="booleans"):
         ConnectionTableConv2d(np.array([[2, 1]]), 3)
-    conv = ConnectionTableConv2d(models.c3_connections(), 5)
+    conv = ConnectionTableConv2d(models.lenet5_c3_connections(), 5)
     with pytest.raises(ValueError, match="x must have 6 channels"):
         conv(torch.randn(1, 5, 14, 14))
 

@@ -230,16 +230,17 @@ def test_lenet5_1998_table_matches_the_papers_figures():
     table = summary(models.create("lenet5_1998"), (1, 32, 32))
     rows = {r.module_path.split(".")[-1]: r for r in table}
     assert list(rows) == ["c1", "s2", "c3", "s4", "c5", "flatten", "f6", "output"]
-    assert {name: rows[name].output_shape for name in models.PAPER_PARAMETERS} == {
+    assert {name: rows[name].output_shape for name in models.LENET5_1998_PARAMETERS} == {
         "c1": (6, 28, 28), "s2": (6, 14, 14), "c3": (16, 10, 10), "s4": (16, 5, 5),
         "c5": (120, 1, 1), "f6": (84,), "output": (10,),
     }  # fmt: skip
-    assert {name: rows[name].params for name in models.PAPER_PARAMETERS} == models.PAPER_PARAMETERS
+    paper = models.LENET5_1998_PARAMETERS
+    assert {name: rows[name].params for name in paper} == paper
     assert table.params == table.trainable_params == 60_000
     # Multiply-adds: C1, C5 and F6 are a conv and a linear layer (arithmetic's formulas); C3
     # counts only its 60 connected kernels, S2 and S4 four additions and one multiply-add per
     # unit, the RBF units one (x - w)^2 per input and class.
-    macs = {name: rows[name].flops for name in models.PAPER_PARAMETERS}
+    macs = {name: rows[name].flops for name in models.LENET5_1998_PARAMETERS}
     assert macs == {
         "c1": ar.conv_macs(1, 6, 5, 28), "s2": 6 * 14 * 14 * 5, "c3": 10 * 10 * 60 * 25,
         "s4": 16 * 5 * 5 * 5, "c5": ar.conv_macs(16, 120, 5, 1), "f6": ar.linear_macs(120, 84),
@@ -250,7 +251,7 @@ def test_lenet5_1998_table_matches_the_papers_figures():
     # F6); S2, S4 and the RBF units' counts already equal theirs.
     biases = {"c1": 6 * 28 * 28, "c3": 16 * 10 * 10, "c5": 120, "f6": 84}
     connections = {name: macs[name] + biases.get(name, 0) for name in macs}
-    assert connections == models.PAPER_CONNECTIONS
+    assert connections == models.LENET5_1998_CONNECTIONS
     assert sum(connections.values()) == 340_908
     # depth=2: one row per layer of the paper, the connection table and subsampling included
     by_layer = summary(models.create("lenet5_1998"), (1, 32, 32), depth=2)

@@ -18,9 +18,9 @@ them layer by layer, and the "connections" too (each input a unit reads, plus it
 
 The totals, 60,000 trainable parameters and 340,908 connections, are the paper's own; it gives
 no separate figure for the output layer's 84 x 10 = 840 connections, but its total includes
-them. `PAPER_PARAMETERS`, `PAPER_CONNECTIONS` and `PAPER_TOTALS` hold these figures, and
-tests/test_models.py recomputes every one of them from the model. How each part of the paper is
-modelled here:
+them. `LENET5_1998_PARAMETERS`, `LENET5_1998_CONNECTIONS` and `LENET5_1998_TOTALS` hold these
+figures, and tests/test_models.py recomputes every one of them from the model. How each part of
+the paper is modelled here:
 
 - C3 (`ConnectionTableConv2d`): each of the 16 maps reads only some of S2's 6 maps, as Table I
   of the paper lists (`LENET5_C3_TABLE`): 6 maps read 3 neighbouring S2 maps, 6 read 4
@@ -67,18 +67,18 @@ from cnnlib.numpy._checks import check_ndim, check_positive_int, describe
 from ._registry import register
 
 __all__ = [
+    "LENET5_1998_CONNECTIONS",
+    "LENET5_1998_PARAMETERS",
+    "LENET5_1998_TOTALS",
     "LENET5_C3_TABLE",
-    "PAPER_CONNECTIONS",
-    "PAPER_PARAMETERS",
-    "PAPER_TOTALS",
     "ConnectionTableConv2d",
     "EuclideanRBF",
     "LeNet5_1998",
     "ScaledTanh",
     "Subsampling",
-    "c3_connections",
     "lenet5_1998",
     "lenet5_1998_input",
+    "lenet5_c3_connections",
 ]
 
 # Table I of the paper, as printed: one row per S2 map (0-5), one column per C3 map (0-15);
@@ -95,14 +95,14 @@ LENET5_C3_TABLE = (
 
 # The paper's figures (Section II-B; the output layer's 840 connections are 84 x 10, implied by
 # the total), for the tests and the lecture to compare the model with.
-PAPER_PARAMETERS = {"c1": 156, "s2": 12, "c3": 1_516, "s4": 32, "c5": 48_120, "f6": 10_164,
+LENET5_1998_PARAMETERS = {"c1": 156, "s2": 12, "c3": 1_516, "s4": 32, "c5": 48_120, "f6": 10_164,
                     "output": 0}  # fmt: skip
-PAPER_CONNECTIONS = {"c1": 122_304, "s2": 5_880, "c3": 151_600, "s4": 2_000, "c5": 48_120,
+LENET5_1998_CONNECTIONS = {"c1": 122_304, "s2": 5_880, "c3": 151_600, "s4": 2_000, "c5": 48_120,
                      "f6": 10_164, "output": 840}  # fmt: skip
-PAPER_TOTALS = {"parameters": 60_000, "connections": 340_908}
+LENET5_1998_TOTALS = {"parameters": 60_000, "connections": 340_908}
 
 
-def c3_connections(table: Sequence[str] = LENET5_C3_TABLE) -> np.ndarray:
+def lenet5_c3_connections(table: Sequence[str] = LENET5_C3_TABLE) -> np.ndarray:
     """Table I as a boolean array (6, 16): [i, j] is True when C3 map j reads S2 map i."""
     rows = [[mark == "X" for mark in row] for row in table]
     return np.array(rows, dtype=bool)
@@ -330,7 +330,7 @@ class LeNet5_1998(nn.Module):
                 act1=ScaledTanh(),
                 s2=Subsampling(6),
                 act2=ScaledTanh(),
-                c3=ConnectionTableConv2d(c3_connections(), 5),
+                c3=ConnectionTableConv2d(lenet5_c3_connections(), 5),
                 act3=ScaledTanh(),
                 s4=Subsampling(16),
                 act4=ScaledTanh(),
