@@ -79,8 +79,9 @@ def test_every_zoo_model_prints_with_its_default_input(capsys):
 
 
 def test_default_inputs_per_family(capsys):
-    for name, shape in [("lenet5", "1x28x28"), ("cifar_plain20", "3x32x32"),
-                        ("alexnet2012", "3x227x227"), ("mobilenet_v1", "3x224x224")]:  # fmt: skip
+    for name, shape in [("lenet5", "1x28x28"), ("lenet5_1998", "1x32x32"),
+                        ("cifar_plain20", "3x32x32"), ("alexnet2012", "3x227x227"),
+                        ("mobilenet_v1", "3x224x224")]:  # fmt: skip
         assert summary_module.main([name]) == 0
         assert capsys.readouterr().out.startswith(f"{name} on {shape}\n")
 

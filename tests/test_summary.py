@@ -225,6 +225,51 @@ def test_lenet5_equals_the_arithmetic_layer_table():
     assert table.flops == sum(e.flops for e in expected)
 
 
+def test_lenet5_1998_table_matches_the_papers_figures():
+    # LeCun et al. (1998), Section II-B: output shapes and trainable parameters per layer.
+    table = summary(models.create("lenet5_1998"), (1, 32, 32))
+    rows = {r.module_path.split(".")[-1]: r for r in table}
+    assert list(rows) == ["c1", "s2", "c3", "s4", "c5", "flatten", "f6", "output"]
+    assert {name: rows[name].output_shape for name in models.LENET5_1998_PARAMETERS} == {
+        "c1": (6, 28, 28), "s2": (6, 14, 14), "c3": (16, 10, 10), "s4": (16, 5, 5),
+        "c5": (120, 1, 1), "f6": (84,), "output": (10,),
+    }  # fmt: skip
+    paper = models.LENET5_1998_PARAMETERS
+    assert {name: rows[name].params for name in paper} == paper
+    assert table.params == table.trainable_params == 60_000
+    # Multiply-adds: C1, C5 and F6 are a conv and a linear layer (arithmetic's formulas); C3
+    # counts only its 60 connected kernels, S2 and S4 four additions and one multiply-add per
+    # unit, the RBF units one (x - w)^2 per input and class.
+    macs = {name: rows[name].flops for name in models.LENET5_1998_PARAMETERS}
+    assert macs == {
+        "c1": ar.conv_macs(1, 6, 5, 28), "s2": 6 * 14 * 14 * 5, "c3": 10 * 10 * 60 * 25,
+        "s4": 16 * 5 * 5 * 5, "c5": ar.conv_macs(16, 120, 5, 1), "f6": ar.linear_macs(120, 84),
+        "output": 84 * 10,
+    }  # fmt: skip
+    assert table.flops == 334_400
+    # The paper's connections are the multiply-adds plus one per unit with a bias (C1, C3, C5,
+    # F6); S2, S4 and the RBF units' counts already equal theirs.
+    biases = {"c1": 6 * 28 * 28, "c3": 16 * 10 * 10, "c5": 120, "f6": 84}
+    connections = {name: macs[name] + biases.get(name, 0) for name in macs}
+    assert connections == models.LENET5_1998_CONNECTIONS
+    assert sum(connections.values()) == 340_908
+    # depth=2: one row per layer of the paper, the connection table and subsampling included
+    by_layer = summary(models.create("lenet5_1998"), (1, 32, 32), depth=2)
+    assert by_layer["features.c3"].params == 1_516 and by_layer.flops == table.flops
+
+
+def test_a_layer_of_its_own_kind_counts_its_multiply_adds():
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+        def multiply_adds(self, x, out):
+            return out[0].numel()
+
+    table = summary(nn.Sequential(nn.Conv2d(1, 2, 3), Doubler()), (1, 5, 5))
+    assert table[1].flops == 2 * 3 * 3 and table.flops == ar.conv_macs(1, 2, 3, 3) + 18
+
+
 # The paper's Table 1, "ops" column (multiply-adds, M) per row.
 GOOGLENET_OPS = {
     "conv2": 360, "inception3a": 128, "inception3b": 304, "inception4a": 73, "inception4b": 88,

@@ -16,9 +16,11 @@ inception module) in the order the forward pass runs it, with
 - `flops`: multiply-adds for one image, counted as in the lecture (`cnnlib.arithmetic`):
   a conv costs (C_out * H' * W') * (C_in/groups * KH * KW), a fully-connected layer
   D_in * D_out, a pooling layer KH * KW per output value (for adaptive pooling, the size of each
-  output's window). Everything else counts 0: activations, batch norm (which folds into the conv
-  before it at inference time), local response normalisation, dropout, and the additions of
-  residual connections, as in the papers' own FLOP figures.
+  output's window). A layer of another kind with a method `multiply_adds(x, out)` counts itself
+  (LeNet-5's subsampling, partially connected and RBF layers). Everything else counts 0:
+  activations, batch norm (which folds into the conv before it at inference time), local
+  response normalisation, dropout, and the additions of residual connections, as in the
+  papers' own FLOP figures.
 
 Activation functions, dropout and identity layers change no shape and cost nothing in this
 accounting, so the table leaves them out, as the lecture's tables do; `elementwise=True` lists
@@ -94,7 +96,11 @@ def layer_flops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
     """Multiply-adds of one call of a leaf module on one image (see the module docstring).
 
     x: the module's input and out: its output, both with the batch dimension first.
+    A layer of its own kind counts itself with a method `multiply_adds(x, out) -> int`.
     """
+    counts_itself = getattr(module, "multiply_adds", None)
+    if callable(counts_itself):
+        return int(counts_itself(x, out))
     if isinstance(module, nn.Conv2d):
         return conv_macs(
             module.in_channels, module.out_channels, module.kernel_size, tuple(out.shape[2:]),

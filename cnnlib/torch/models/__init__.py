@@ -7,7 +7,8 @@
 
 Every model's parameter count equals the published one (the sources are cited next to each
 builder, and the tests assert them). The building blocks are classes of their own, to be reused
-and inspected: `Inception`, `BasicBlock`, `Bottleneck`, `ResNeXtBottleneck`, `CifarBasicBlock`,
+and inspected: LeNet-5 (1998)'s `ConnectionTableConv2d`, `Subsampling`, `ScaledTanh` and
+`EuclideanRBF`, `Inception`, `BasicBlock`, `Bottleneck`, `ResNeXtBottleneck`, `CifarBasicBlock`,
 `WideBasicBlock`, `DenseLayer` / `DenseBlock` / `Transition`, `Fire`, `DepthwiseSeparable`,
 `SqueezeExcitation`, `SEBasicBlock`, `SEBottleneck`.
 
@@ -21,6 +22,7 @@ from .cifar_resnet import *  # noqa: F403
 from .densenet import *  # noqa: F403
 from .googlenet import *  # noqa: F403
 from .lenet import *  # noqa: F403
+from .lenet1998 import *  # noqa: F403
 from .mobilenet import *  # noqa: F403
 from .resnet import *  # noqa: F403
 from .resnext import *  # noqa: F403

@@ -1,8 +1,12 @@
-"""LeNet-5 as the course's slides draw it: [conv, ReLU, pool] x 2, flatten, [fc, ReLU], fc.
+"""The course slides' modern LeNet-5 variant: [conv, ReLU, pool] x 2, flatten, [fc, ReLU], fc.
 
-The slides' version is the modern reading of LeCun et al. (1998) that Caffe's MNIST example
-popularised (20 and 50 filters, a 500-unit hidden layer), with ReLU and max pooling instead of
-tanh and subsampling, and with "same" padding (pad 2) so each 5x5 conv keeps its input's size:
+This is *not* the network of LeCun et al. (1998); that one is `lenet5_1998` (lenet1998.py).
+It keeps the 1998 pattern (convolution, downsampling, convolution, downsampling, fully-connected
+layers) with the sizes that Caffe's MNIST example popularised under the name "LeNet": 20 and 50
+filters instead of 6 and 16, every conv reading every map (no connection table), ReLU and max
+pooling instead of a scaled tanh and trainable subsampling, a 500-unit hidden layer and a plain
+linear output instead of C5, F6 and the RBF units; and "same" padding (pad 2) so each 5x5 conv
+keeps its input's size. 1,256,080 parameters against the original's 60,000:
 
     input  1 x 28 x 28
     conv1  20 filters 5x5, pad 2  -> 20 x 28 x 28     weights 20 x 1 x 5 x 5
@@ -29,7 +33,7 @@ __all__ = ["LeNet5", "lenet5"]
 
 
 class LeNet5(nn.Module):
-    """LeNet-5 on (N, 1, 28, 28) digits -> (N, num_classes) scores.
+    """The slides' modern LeNet-5 variant on (N, 1, 28, 28) digits -> (N, num_classes) scores.
 
     padding=2 (the slides) keeps 28x28 through conv1 and gives 520 + 25,050 + 1,225,500 +
     5,010 = 1,256,080 parameters (cnnlib.arithmetic's LeNet-5 table). padding=0 is Caffe's MNIST
@@ -71,5 +75,6 @@ class LeNet5(nn.Module):
 
 @register(input_shape=(1, 28, 28), num_classes=10)
 def lenet5(num_classes: int = 10, **kwargs) -> LeNet5:
-    """LeNet-5 as on the slides (20-50-500, pad 2): 1,256,080 parameters for 10 classes."""
+    """The slides' modern LeNet-5 variant (20-50-500, ReLU, max pooling, pad 2): 1,256,080
+    parameters for 10 classes. The 1998 original is `lenet5_1998`."""
     return LeNet5(num_classes=num_classes, **kwargs)
