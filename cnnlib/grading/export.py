@@ -3,8 +3,8 @@
 - `grades.csv`: one row per submission (`student_id, name, score, max_score, pending, flags,
   problems`, then one column per grade cell: points, or "pending" while a manually graded answer
   waits), read from the gradebook, manual grades included;
-- `nbgrader_export.csv`: nbgrader's own export of the same gradebook (they agree by construction,
-  and a test keeps it so);
+- `nbgrader_export.csv`: nbgrader's own CSV export of the same gradebook, for this assignment
+  (they agree by construction, and a test keeps it so);
 - `canvas.csv` (when the submissions came from Canvas or the roster has Canvas ids): the columns
   Canvas's gradebook import reads (Student, ID, SIS User ID, SIS Login ID, Section, and the
   assignment's column), one row per student of the roster, blank for a student with no submission;
@@ -16,10 +16,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
+import os
 
-from cnnlib.grading.course import Course, Settings, nbgrader_env, points
+from cnnlib.grading.course import Course, Settings, points
 from cnnlib.grading.nbrunner import _atomic_write
 
 __all__ = ["write_canvas", "write_exports"]
@@ -47,14 +46,15 @@ def write_exports(settings: Settings, course: Course, entries: list[dict]) -> No
         ])  # fmt: skip
     _atomic_write(settings.out / "grades.csv", _csv(rows))
     _atomic_write(settings.out / "grades.json", json.dumps(entries, indent=1, default=str))
-    nbgrader_env()
-    result = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "export",
-         "--to", str(settings.out / "nbgrader_export.csv"), "--log-level=ERROR"],
-        cwd=settings.out / "nbgrader", check=False, capture_output=True, timeout=600, text=True,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader export failed:\n{result.stderr[-2000:]}")
+    # nbgrader's own CSV export plugin (what `nbgrader export` runs), on the same gradebook
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    target = settings.out / "nbgrader_export.csv"
+    plugin = CsvExportPlugin(to=str(target) + ".tmp", assignment=[settings.assignment_id])
+    with Gradebook(f"sqlite:///{settings.out / 'nbgrader' / 'gradebook.db'}") as gb:
+        plugin.export(gb)
+    os.replace(str(target) + ".tmp", target)
 
 
 def write_canvas(settings: Settings, entries: list[dict], roster, column: str) -> bool:

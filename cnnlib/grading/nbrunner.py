@@ -33,6 +33,17 @@ def _atomic_write(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (for the report's timing only)."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return round(total, 3)
+
+
 def _output_size(content: dict) -> int:
     size = len(str(content.get("text", "")))
     for value in (content.get("data") or {}).values():
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except DeadKernelError:
         checkpoint(progress["completed"], "kernel_died")
         return 3
+    progress["cpu_s"] = _cpu_seconds()  # the kernel has exited: its time is in here too
     checkpoint(len(nb.cells) - 1, "complete")
     return 0
 

@@ -52,7 +52,11 @@ def _timing_rows(records: list[dict], phase2: list[float]) -> list[str]:
         ("trusted checks", [r.get("timing_trusted_s") for r in fresh]),
         ("phase 1 in all", [r.get("timing_total_s") for r in fresh]),
         ("gradebook and feedback", phase2),
-    ]
+        ("CPU: notebook (as the sandbox reports it)",
+         [(r.get("notebook") or {}).get("cpu_s") for r in fresh]),
+        ("CPU: trusted checks (likewise)",
+         [(r.get("trusted_run") or {}).get("cpu_s") for r in fresh]),
+    ]  # fmt: skip
     rows = ["| phase (per submission) | n | median (s) | 95th percentile (s) |",
             "| --- | --- | --- | --- |"]  # fmt: skip
     for name, values in phases:

@@ -169,7 +169,7 @@ def run_trusted(settings: Settings, course: Course, assembled, work: Path, extra
         unsafe=settings.unsafe,
     )  # fmt: skip
     run = _Run(settings, course, talk)
-    verdicts = {}
+    verdicts, end = {}, {}
     try:
         for index, cell in enumerate(assembled.cells):
             if cell.get("cell_type") != "code":
@@ -183,7 +183,7 @@ def run_trusted(settings: Settings, course: Course, assembled, work: Path, extra
             if not run.stopped_at:
                 run.cell(index, cell["source"])
         if not run.stopped_at:
-            talk.ask({"kind": "end"}, 5)
+            end = talk.ask({"kind": "end"}, 5) or {}
     finally:
         result = talk.close()
     info = {
@@ -192,5 +192,6 @@ def run_trusted(settings: Settings, course: Course, assembled, work: Path, extra
         "returncode": result.returncode,
         "stopped": run.stopped_at,
         "stderr_tail": result.stderr_tail[-1500:],
+        "cpu_s": end.get("cpu_s") if isinstance(end.get("cpu_s"), int | float) else None,
     }
     return verdicts, info
