@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the course secret file (default: <course>/.course-secret, made on first "
                    "use)")
     p.add_argument("--workers", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--scheduler", default=None,
+                   help="grade on a Dask cluster: the scheduler's address, e.g. tcp://HOST:8786 "
+                   "(each worker needs the course environment and bubblewrap; see the README)")
     p.add_argument("--wall-budget", type=float, default=600.0,
                    help="seconds for one whole notebook run")
     p.add_argument("--trusted-budget", type=float, default=None,
@@ -140,6 +143,10 @@ def _settings(args, course: Path, out: Path) -> Settings:
         unsafe=args.unsafe_no_sandbox,
         secret_path=(args.secret or course / course_secret.SECRET_FILE).resolve(),
     )
+
+
+def _one_line(environment: dict | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (environment or {}).items())
 
 
 def _progress(say, record: dict, done: int, total: int) -> None:
@@ -299,16 +306,24 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict] = []
     start = time.monotonic()
     if not args.export_only:
+        where = args.scheduler or f"{settings.workers} worker(s)"
         say(f"grading {len(submissions)} submissions of {args.assignment_id} ({layout} layout) "
-            f"with {settings.workers} worker(s) into {out}")  # fmt: skip
+            f"with {where} into {out}")  # fmt: skip
+        jobs = [(s.student_id, s.folder) for s in submissions]
+        done_one = lambda r, d, t: _progress(say, r, d, t)  # noqa: E731
         try:
-            canary = run_canary(settings, prepared)
+            if args.scheduler:
+                from cnnlib.grading.cluster import run_on_cluster
+
+                records, environments = run_on_cluster(args.scheduler, settings, prepared, jobs,
+                                                       done_one, say)  # fmt: skip
+                canary = {f"worker {w}": _one_line(env) for w, env in environments.items()}
+            else:
+                canary = run_canary(settings, prepared)
+                records = run_all(settings, prepared, jobs, done_one)
         except CanaryFailed as failure:
             print(f"grade: {failure}\nNo submission was graded.", file=sys.stderr)
             return 3
-        jobs = [(s.student_id, s.folder) for s in submissions]
-        try:
-            records = run_all(settings, prepared, jobs, lambda r, d, t: _progress(say, r, d, t))
         except KeyboardInterrupt:
             print("\ngrade: interrupted; every finished submission is kept, run again to resume",
                   file=sys.stderr)  # fmt: skip

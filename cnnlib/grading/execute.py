@@ -10,7 +10,6 @@ writes back is untrusted: outputs are rebuilt into the trusted notebook from wel
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -178,7 +177,7 @@ def execute(settings: Settings, course: Course, assembled, work: Path, extra_fil
     env = {PLAN_ENV: f"{inside}/plan.json", "PYTHONPATH": str(course.package_dir.parent)}
     result = sandbox.run_sandboxed(
         [sys.executable, "-m", "cnnlib.grading.nbrunner", f"{inside}/job.json"],
-        workdir=box, ro_binds=binds, limits=settings.limits, slot=os.getpid() % 100_000,
+        workdir=box, ro_binds=binds, limits=settings.limits, slot=sandbox.current_slot(),
         env=env, log_dir=work / "logs-notebook", unsafe=settings.unsafe,
     )  # fmt: skip
     progress = read_json(box / "out" / "progress.json")

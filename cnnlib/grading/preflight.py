@@ -84,7 +84,7 @@ def _environment(settings: Settings, course: Course, work: Path) -> dict:
     binds = [*python_binds(), (str(course.package_dir), str(course.package_dir))]
     result = sandbox.run_sandboxed(
         [sys.executable, "-c", _ENV_SCRIPT], workdir=box, ro_binds=binds, limits=settings.limits,
-        slot=99_999, env=env, log_dir=work / "logs-env", unsafe=settings.unsafe,
+        slot=sandbox.current_slot(), env=env, log_dir=work / "logs-env", unsafe=settings.unsafe,
     )  # fmt: skip
     try:
         info = json.loads(result.stdout_tail.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ __all__ = [
     "SandboxResult",
     "SandboxUnavailable",
     "bwrap_path",
+    "current_slot",
     "python_mounts",
     "run_sandboxed",
 ]
@@ -74,6 +76,12 @@ class SandboxResult:
         if self.returncode is not None and self.returncode < 0:
             return signal.Signals(-self.returncode).name
         return None
+
+
+def current_slot() -> int:
+    """A slot (see run_sandboxed) unique among the sandboxes running at once on this machine:
+    one per grading process and thread (a Dask worker may grade on several threads)."""
+    return (os.getpid() * 7919 + threading.get_ident() % 7919) % 100_000
 
 
 def bwrap_path() -> str | None:

@@ -18,7 +18,6 @@ type pretends to be a built-in one (an int that says it equals anything).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -165,7 +164,7 @@ def run_trusted(settings: Settings, course: Course, assembled, work: Path, extra
     talk = sandbox.Conversation(
         [sys.executable, "-m", "cnnlib.grading.trusted_runner"],
         workdir=box, ro_binds=binds, limits=settings.trusted_limits,
-        slot=os.getpid() % 100_000, env=env, log_dir=work / "logs-trusted",
+        slot=sandbox.current_slot(), env=env, log_dir=work / "logs-trusted",
         unsafe=settings.unsafe,
     )  # fmt: skip
     run = _Run(settings, course, talk)
