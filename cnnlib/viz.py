@@ -1,6 +1,7 @@
 """Lecture figures: convolution geometry, receptive fields, where a network's costs lie, filters,
 feature maps, heatmaps of arrays and gradients, activation functions with their derivatives,
-training curves, and the distribution of activations layer by layer.
+training curves, the distribution of activations layer by layer, images as they are, and the
+trials of a hyperparameter search.
 
 Every plotting function draws on the matplotlib Axes it is given (a new figure when `ax` is None)
 and returns that Axes, or the Figure for multi-panel plots. None of them calls `plt.show()`: a
@@ -32,9 +33,11 @@ __all__ = [
     "plot_feature_maps",
     "plot_filters",
     "plot_heatmap",
+    "plot_images",
     "plot_layer_costs",
     "plot_layer_histograms",
     "plot_receptive_fields",
+    "plot_search",
     "plot_shift_sensitivity",
     "plot_sliding_windows",
 ]
@@ -654,6 +657,125 @@ def plot_layer_histograms(
         ax.set_yticks([])
         if n // ncols == (len(named) - 1) // ncols:
             ax.set_xlabel("value", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Images as they are, and the trials of a hyperparameter search
+
+
+def plot_images(
+    images,
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "gray",
+    title: str | None = None,
+    panel_size: float = 1.1,
+) -> Figure:
+    """A grid of images drawn as they are, all on one scale (unlike plot_filters, which scales
+    each panel around 0): digits, augmented batches, whitened images.
+
+    images: (N, H, W), or (N, C, H, W) with C = 1 (grey, drawn with `cmap` between vmin and vmax,
+    by default the smallest and largest value of all the images) or C = 3 (colour, values
+    clipped to [0, 1]). titles: N panel titles. returns: the Figure (N visible Axes).
+    """
+    a = np.asarray(images, dtype=np.float64)
+    if a.ndim == 4 and a.shape[1] in (1, 3):
+        a = a[:, 0] if a.shape[1] == 1 else a.transpose(0, 2, 3, 1)
+    elif a.ndim != 3:
+        raise ValueError(f"images must be (N, H, W) or (N, C, H, W) with C = 1 or 3, got shape "
+                         f"{a.shape}")
+    if titles is not None and len(titles) != len(a):
+        raise ValueError(f"titles must have one entry per image ({len(a)}), got {len(titles)}")
+    colour = a.ndim == 4
+    low = float(np.nanmin(a)) if vmin is None else vmin
+    high = float(np.nanmax(a)) if vmax is None else vmax
+    if not high > low:
+        high = low + 1.0
+    fig, axes, _ = _grid(len(a), ncols, (panel_size, panel_size + (0.25 if titles else 0)))
+    for n, (ax, img) in enumerate(zip(axes, a, strict=True)):
+        if colour:
+            ax.imshow(np.clip(img, 0.0, 1.0), interpolation="nearest", gid="image")
+        else:
+            ax.imshow(img, cmap=cmap, vmin=low, vmax=high, interpolation="nearest", gid="image")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(titles[n], fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_search(
+    results,
+    x: str,
+    y: str,
+    *,
+    logx: bool = True,
+    logy: bool = True,
+    score_label: str = "score",
+    title: str | None = None,
+) -> Figure:
+    """Bergstra & Bengio's picture of a search: the trials in the (x, y) plane, coloured by score,
+    with the score against x above and against y on the right (the "marginals"), one panel group
+    per search, side by side and on shared scales.
+
+    results: a SearchResult (cnnlib.numpy.random_search / grid_search) or a {label: result}
+    mapping. x, y: two of its hyperparameters. logx, logy: log-scale axes (learning rates,
+    regularisation strengths). The best trial is ringed (gid "best"); the trials are drawn with
+    gid "trial". returns: the Figure.
+    """
+    if not isinstance(results, Mapping):
+        results = {getattr(results, "method", "search"): results}
+    if not results:
+        raise ValueError("results must hold at least one search, got none")
+    columns = {}
+    for label, result in results.items():
+        if not hasattr(result, "values") or not hasattr(result, "scores"):
+            raise TypeError(f"results[{label!r}] must be a SearchResult, got "
+                            f"{type(result).__name__}")
+        columns[label] = (np.asarray(result.values(x), np.float64),
+                          np.asarray(result.values(y), np.float64), result.scores)
+    every = np.concatenate([c[2] for c in columns.values()])
+    finite = every[np.isfinite(every)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    fig = plt.figure(figsize=(4.2 * len(results), 4.2), layout="constrained")
+    subfigures = np.atleast_1d(fig.subfigures(1, len(results)))
+    for subfig, (label, (xs, ys, scores)) in zip(subfigures, columns.items(), strict=True):
+        grid = subfig.add_gridspec(2, 2, width_ratios=(4, 1.3), height_ratios=(1.3, 4))
+        main = subfig.add_subplot(grid[1, 0])
+        top = subfig.add_subplot(grid[0, 0], sharex=main)
+        right = subfig.add_subplot(grid[1, 1], sharey=main)
+        points = main.scatter(xs, ys, c=scores, cmap="viridis", vmin=low, vmax=high,
+                              edgecolors="black", linewidths=0.5, s=40, gid="trial")
+        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+        main.scatter(xs[best], ys[best], s=160, facecolors="none", edgecolors="red",
+                     linewidths=1.5, gid="best")
+        top.scatter(xs, scores, s=15, color="tab:blue")
+        right.scatter(scores, ys, s=15, color="tab:blue")
+        if logx:
+            main.set_xscale("log")
+        if logy:
+            main.set_yscale("log")
+        top.set_ylim(low - 0.05 * (high - low + 1e-12), high + 0.05 * (high - low + 1e-12))
+        right.set_xlim(*top.get_ylim())
+        top.tick_params(labelbottom=False)
+        right.tick_params(labelleft=False)
+        top.set_ylabel(score_label, fontsize="small")
+        right.set_xlabel(score_label, fontsize="small")
+        main.set_xlabel(x)
+        main.set_ylabel(y)
+        for ax in (main, top, right):
+            ax.grid(alpha=0.3)
+        subfig.suptitle(f"{label}: {len(xs)} trials, {len(np.unique(xs))} values of {x}",
+                        fontsize="medium")
+        subfig.colorbar(points, ax=right, label=score_label, shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig

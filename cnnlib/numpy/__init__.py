@@ -9,6 +9,7 @@ from .activations import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
+from .ensemble import *  # noqa: F403
 from .gradcheck import *  # noqa: F403
 from .init import *  # noqa: F403
 from .layers import *  # noqa: F403
@@ -17,4 +18,5 @@ from .model import *  # noqa: F403
 from .optim import *  # noqa: F403
 from .pool import *  # noqa: F403
 from .regularization import *  # noqa: F403
+from .search import *  # noqa: F403
 from .solver import *  # noqa: F403

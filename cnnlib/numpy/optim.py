@@ -25,7 +25,9 @@ Each rule computes exactly what the torch.optim class of the same name computes 
 options (tests compare them over 20 steps in float64), so what students learn here carries over.
 
 The schedules are plain functions of the epoch (or the iteration: the arithmetic is the same):
-`step_decay`, `exponential_decay`, `inverse_time_decay`, `cosine_decay`.
+`step_decay`, `exponential_decay`, `inverse_time_decay`, `cosine_decay`, `cosine_restarts`
+(SGDR) and `linear_warmup`; `with_warmup(schedule, ...)` puts a linear warm-up in front of any
+of them. `update_ratio(w, next_w)` measures how big a step was next to the weights it changed.
 """
 
 from __future__ import annotations
@@ -42,15 +44,19 @@ __all__ = [
     "UPDATE_RULES",
     "adam",
     "cosine_decay",
+    "cosine_restarts",
     "default_config",
     "exponential_decay",
     "get_update_rule",
     "inverse_time_decay",
+    "linear_warmup",
     "nesterov",
     "rmsprop",
     "sgd",
     "sgd_momentum",
     "step_decay",
+    "update_ratio",
+    "with_warmup",
 ]
 
 _DEFAULTS: dict[str, dict[str, float]] = {
@@ -334,3 +340,93 @@ def cosine_decay(lr0: float, epoch: float, total_epochs: float, lr_min: float = 
         raise ValueError(f"lr_min must be in [0, lr0={lr0}], got {lr_min}")
     progress = min(epoch, total_epochs) / total_epochs
     return lr_min + (lr0 - lr_min) * (1.0 + math.cos(math.pi * progress)) / 2.0
+
+
+def cosine_restarts(lr0: float, epoch: float, period: int, period_mult: int = 1,
+                    lr_min: float = 0.0) -> float:
+    """Cosine decay that starts again from lr0 every period (SGDR, Loshchilov & Hutter 2017).
+
+    The first cycle lasts `period` epochs, each later one `period_mult` times as long as the one
+    before; within a cycle the rate follows cosine_decay from lr0 down to lr_min. A restart
+    jolts the weights out of the valley they settled in, and the end of every cycle is a good
+    snapshot to keep. The same as torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0=
+    period, T_mult=period_mult, eta_min=lr_min).
+    """
+    lr0, epoch = _schedule_args(lr0, epoch)
+    period = check_positive_int("period", period)
+    period_mult = check_positive_int("period_mult", period_mult)
+    start, length = 0.0, float(period)
+    while epoch >= start + length:  # find the cycle that holds `epoch`
+        start, length = start + length, length * period_mult
+    return cosine_decay(lr0, epoch - start, length, lr_min)
+
+
+def linear_warmup(lr0: float, epoch: float, warmup_epochs: float,
+                  start_factor: float = 0.1) -> float:
+    """Grow the rate linearly from start_factor * lr0 to lr0 over `warmup_epochs`, then hold it::
+
+        lr = lr0 * (start_factor + (1 - start_factor) * min(epoch, warmup_epochs) / warmup_epochs)
+
+    Goyal et al. 2017 ("gradual warmup") used it to train ResNet-50 with large batches and a
+    large rate: early on the weights are far from anywhere sensible and the gradients large, so
+    the full rate at once can throw training off for good. The same as
+    torch.optim.lr_scheduler.LinearLR(start_factor, end_factor=1.0, total_iters=warmup_epochs).
+    """
+    lr0, epoch = _schedule_args(lr0, epoch)
+    warmup_epochs = _number("warmup_epochs", warmup_epochs)
+    if not warmup_epochs > 0:
+        raise ValueError(f"warmup_epochs must be > 0, got {warmup_epochs}")
+    start_factor = _number("start_factor", start_factor)
+    if not 0.0 < start_factor <= 1.0:
+        raise ValueError(f"start_factor must be in (0, 1] (the share of lr0 to start from), "
+                         f"got {start_factor}")
+    progress = min(epoch, warmup_epochs) / warmup_epochs
+    return lr0 * (start_factor + (1.0 - start_factor) * progress)
+
+
+def with_warmup(schedule: Callable, warmup_epochs: float, start_factor: float = 0.1) -> Callable:
+    """A schedule lr(lr0, epoch) that warms up linearly for `warmup_epochs` (linear_warmup), then
+    follows ``schedule(lr0, epoch - warmup_epochs)``: the schedule starts when the warm-up ends.
+
+    schedule: any function (lr0, epoch) -> lr, e.g.
+    ``functools.partial(cosine_decay, total_epochs=18)``; pass the result to
+    ``Solver(lr_decay=...)``. The same as torch's SequentialLR of a LinearLR and that schedule
+    with the milestone at warmup_epochs.
+    """
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a function (lr0, epoch) -> lr, got {describe(schedule)}")
+    linear_warmup(1.0, 0, warmup_epochs, start_factor)  # check the arguments now, not later
+
+    def warmed_up(lr0: float, epoch: float) -> float:
+        if _number("epoch", epoch) < warmup_epochs:
+            return linear_warmup(lr0, epoch, warmup_epochs, start_factor)
+        return float(schedule(lr0, epoch - warmup_epochs))
+
+    name = getattr(schedule, "__name__", None) or getattr(
+        getattr(schedule, "func", None), "__name__", "schedule")
+    warmed_up.__name__ = f"with_warmup({name}, warmup_epochs={warmup_epochs:g})"
+    return warmed_up
+
+
+# ------------------------------------------------------------------------ babysitting
+
+
+def update_ratio(w, next_w) -> float:
+    """||next_w - w|| / ||w||: how large one update was next to the weights it changed.
+
+    w, next_w: arrays of the same shape (a parameter before and after a step). The rule of thumb
+    (Karpathy, CS231n notes) is about 1e-3 for weight matrices: much smaller and the rate is too
+    low to get anywhere, much larger and every step rewrites the weights. For plain SGD the
+    ratio is learning_rate * ||dw|| / ||w||. A w of zeros (a fresh bias) gives inf if it moved,
+    0 if it did not.
+    """
+    check_float_array("w", w)
+    check_float_array("next_w", next_w)
+    if next_w.shape != w.shape:
+        raise ValueError(f"next_w must have the shape of w {tuple(w.shape)}, got shape "
+                         f"{tuple(next_w.shape)}")
+    step = float(np.linalg.norm((np.asarray(next_w, np.float64) - w).ravel()))
+    size = float(np.linalg.norm(np.asarray(w, np.float64).ravel()))
+    if size == 0.0:
+        return 0.0 if step == 0.0 else math.inf
+    return step / size

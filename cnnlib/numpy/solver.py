@@ -34,8 +34,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import check_ndim, check_positive_int, describe
-from .optim import default_config, get_update_rule
+from ._checks import check_ndim, check_number, check_positive_int, describe
+from .optim import default_config, get_update_rule, update_ratio
 
 __all__ = ["Solver"]
 
@@ -83,6 +83,10 @@ class Solver:
     lr_decay: a number: the learning rate in epoch e (counted from 0) is lr0 * lr_decay**e;
         or a schedule called as lr_decay(lr0, e), e.g. functools.partial(cosine_decay,
         total_epochs=10) or partial(step_decay, step_size=5).
+    lr_per_iteration: False sets the rate once per epoch, at e = 0, 1, 2, ...; True sets it
+        before every step, at fractional epochs e = epoch + k / iterations_per_epoch, which a
+        warm-up over a few epochs needs (with_warmup). lr_history records the rate at the start
+        of each epoch either way.
     batch_size, num_epochs: the mini-batch size and the number of passes over the training set.
     seed: seeds the shuffling and the accuracy subsamples; with a seeded model, two runs give
         identical histories.
@@ -93,6 +97,22 @@ class Solver:
         or a notebook outside CNNLIB_QUICK mode), so CI logs stay quiet.
     checkpoint_path: if given, save_checkpoint(checkpoint_path) after every epoch (overwriting),
         before the best parameters are restored: load_checkpoint then resumes exactly.
+
+    The babysitting options (all off by default; their records are not saved in checkpoints):
+
+    record_update_ratios: after every step, record ||update|| / ||w|| of every parameter
+        (`update_ratio`) in update_ratio_history[name], one entry per iteration. About 1e-3 is
+        the rule of thumb for weights; far below, the learning rate is too low, far above, too
+        high.
+    snapshot_params: keep a copy of the parameters at the end of every epoch in
+        param_snapshots, a list of dicts like params, for checkpoint averaging
+        (`average_params`) or for measuring anything epoch by epoch afterwards. (Batch-norm
+        running statistics are not included: after averaging weights, recompute them.)
+    max_loss_ratio: stop as soon as a batch's loss exceeds this multiple of the first batch's
+        loss, or is not finite (the coarse search's early exit: the rate is too high); sets
+        diverged to True.
+    patience: early stopping: stop after this many epochs without a better validation
+        accuracy; sets stopped_early to True. Either way train() puts the best parameters back.
 
     After train(): loss_history (one entry per iteration), train_acc_history, val_acc_history
     and lr_history (one entry per epoch), best_val_acc, best_params (copies).
@@ -114,6 +134,11 @@ class Solver:
         num_val_samples: int | None = None,
         progress: bool | None = None,
         checkpoint_path=None,
+        record_update_ratios: bool = False,
+        snapshot_params: bool = False,
+        max_loss_ratio: float | None = None,
+        patience: int | None = None,
+        lr_per_iteration: bool = False,
     ) -> None:
         if not hasattr(model, "params") or not callable(getattr(model, "loss", None)):
             raise TypeError(
@@ -156,6 +181,12 @@ class Solver:
         self.seed, self.verbose = seed, bool(verbose)
         self.progress = _interactive() if progress is None else bool(progress)
         self.checkpoint_path = checkpoint_path
+        self.record_update_ratios = bool(record_update_ratios)
+        self.snapshot_params = bool(snapshot_params)
+        self.max_loss_ratio = None if max_loss_ratio is None else check_number(
+            "max_loss_ratio", max_loss_ratio, 1.0)
+        self.patience = None if patience is None else check_positive_int("patience", patience)
+        self.lr_per_iteration = bool(lr_per_iteration)
         self._reset()
 
     # ---------------------------------------------------------------------------- bookkeeping
@@ -170,6 +201,11 @@ class Solver:
         self.train_acc_history: list[float] = []
         self.val_acc_history: list[float] = []
         self.lr_history: list[float] = []
+        self.update_ratio_history: dict[str, list[float]] = {name: [] for name in
+                                                             self.model.params}
+        self.param_snapshots: list[dict[str, np.ndarray]] = []
+        self.diverged = False
+        self.stopped_early = False
         self.optim_configs = {name: dict(self.optim_config) for name in self.model.params}
         # Two independent streams: shuffling, and the subsamples that accuracies are measured on,
         # so that checking an accuracy by hand does not change which batches training sees.
@@ -180,7 +216,7 @@ class Solver:
     def _model_state(self):
         return getattr(self.model, "state", None) or {}
 
-    def _learning_rate(self, epoch: int) -> float | None:
+    def _learning_rate(self, epoch: float) -> float | None:
         lr0 = self.optim_config.get("learning_rate")
         if lr0 is None:
             return None
@@ -198,9 +234,12 @@ class Solver:
         for name in list(self.model.params):
             if name not in grads:
                 raise KeyError(f"model.loss returned no gradient for parameter {name!r}")
+            w = self.model.params[name]
             next_w, self.optim_configs[name] = self.update_rule(
-                self.model.params[name], grads[name], self.optim_configs[name]
+                w, grads[name], self.optim_configs[name]
             )
+            if self.record_update_ratios:
+                self.update_ratio_history[name].append(update_ratio(w, next_w))
             self.model.params[name] = next_w
         return float(loss)
 
@@ -218,10 +257,12 @@ class Solver:
             while self.epoch < self.num_epochs:
                 lr = self._learning_rate(self.epoch)
                 if lr is not None:
-                    for config in self.optim_configs.values():
-                        config["learning_rate"] = lr
+                    self._set_learning_rate(lr)
                 order = self._shuffle_rng.permutation(num_train)
-                for start in range(0, num_train, self.batch_size):
+                for k, start in enumerate(range(0, num_train, self.batch_size)):
+                    if self.lr_per_iteration and lr is not None:
+                        self._set_learning_rate(
+                            self._learning_rate(self.epoch + k / iterations_per_epoch))
                     loss = self._step(order[start : start + self.batch_size])
                     self.loss_history.append(loss)
                     bar.update()
@@ -229,14 +270,43 @@ class Solver:
                     iteration = len(self.loss_history)
                     if self.verbose and iteration % self.print_every == 0:
                         say(f"(iteration {iteration} / {total}) loss {loss:.4f}")
+                    if self._exploded(loss):
+                        self.diverged = True
+                        if self.verbose:
+                            say(f"(iteration {iteration}) loss {loss:.4g} is more than "
+                                f"{self.max_loss_ratio:g}x the first loss: stopped")
+                        break
+                if self.diverged:
+                    break
                 self.epoch += 1
                 self._end_of_epoch(lr, say)
                 if self.checkpoint_path is not None:
                     self.save_checkpoint(self.checkpoint_path)
+                if self._out_of_patience():
+                    self.stopped_early = True
+                    if self.verbose:
+                        say(f"(epoch {self.epoch}) no better validation accuracy for "
+                            f"{self.patience} epochs: stopped early")
+                    break
         finally:
             bar.close()
         self.restore_best()
         return self
+
+    def _set_learning_rate(self, lr: float) -> None:
+        for config in self.optim_configs.values():
+            config["learning_rate"] = lr
+
+    def _exploded(self, loss: float) -> bool:
+        if self.max_loss_ratio is None:
+            return False
+        return not math.isfinite(loss) or loss > self.max_loss_ratio * self.loss_history[0]
+
+    def _out_of_patience(self) -> bool:
+        if self.patience is None:
+            return False
+        best_epoch = int(np.argmax(self.val_acc_history))  # the first of equals
+        return len(self.val_acc_history) - 1 - best_epoch >= self.patience
 
     def _end_of_epoch(self, lr: float | None, say: Callable) -> None:
         train_acc = self.check_accuracy(
@@ -252,6 +322,9 @@ class Solver:
             self.best_val_acc = val_acc
             self.best_params = {k: np.array(v, copy=True) for k, v in self.model.params.items()}
             self.best_state = {k: np.array(v, copy=True) for k, v in self._model_state().items()}
+        if self.snapshot_params:
+            self.param_snapshots.append(
+                {k: np.array(v, copy=True) for k, v in self.model.params.items()})
         if self.verbose:
             lr_text = "" if lr is None else f", lr {lr:.3g}"
             say(

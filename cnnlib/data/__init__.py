@@ -1,11 +1,14 @@
-"""Datasets for the course: bundled digits, synthetic shapes, and real MNIST / CIFAR-10 files.
+"""Datasets for the course: bundled digits, synthetic shapes, and real MNIST / CIFAR-10 files,
+and the steps of the training recipe that come before the network sees them.
 
 Everything returns NumPy arrays laid out the way the layers want them::
 
     X: (N, C, H, W) float32 in [0, 1] (or uint8 0..255 where asked)      y: (N,) int64 labels
 
-so the NumPy lectures use this module without torch (it is never imported here unless a torch
+so the NumPy lectures use this package without torch (it is never imported here unless a torch
 tensor is handed in), and `cnnlib.torch.fit` takes the same arrays.
+
+Loading (this module):
 
 - `load_digits(size=8)`: scikit-learn's 1,797 bundled 8x8 digits, optionally resized to 28x28 or
   32x32; a fixed, seeded train/val/test split. Nothing to download.
@@ -15,9 +18,17 @@ tensor is handed in), and `cnnlib.torch.fit` takes the same arrays.
   (IDX for MNIST, pickled Python batches for CIFAR-10) in a local folder. They never touch the
   network unless you pass ``download=True``; then every file is checked against its published
   SHA-256 before it is used.
-- `train_val_test_split`, `per_pixel_normalize` / `per_channel_normalize` (statistics fitted on
-  the training set only, then applied to val and test), and the two augmentations of the
-  training recipe, `random_crop` and `random_flip` (`Augment` chains them per batch).
+
+Then one module per step of the recipe, all re-exported here (``data.Augment`` etc.):
+
+- `cnnlib.data.splits`: `Splits` and `train_val_test_split` (stratified, seeded).
+- `cnnlib.data.preprocess`: `per_pixel_normalize` / `per_channel_normalize` (statistics fitted
+  on the training set only, then applied to val and test), and PCA / ZCA whitening
+  (`pca_whiten`, `zca_whiten`).
+- `cnnlib.data.augment`: live augmentation per batch, on NumPy arrays or torch tensors:
+  `random_crop` (pad, then crop: a small shift), `random_flip`, `random_rotation`,
+  `random_noise`, Krizhevsky et al.'s colour noise along the principal components of the
+  pixels (`color_pca`, `pca_color_noise`), and `Augment`, which chains them.
 """
 
 from __future__ import annotations
@@ -25,14 +36,12 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import numbers
 import os
 import pickle
 import shutil
 import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -45,170 +54,32 @@ from cnnlib.numpy._checks import (
     describe,
 )
 
+from . import augment, preprocess, splits
+from .augment import *  # noqa: F403
+from .preprocess import *  # noqa: F403
+from .splits import *  # noqa: F403
+from .splits import Splits, _as_rng, train_val_test_split
+
 __all__ = [
     "CIFAR10_CLASSES",
     "SHAPE_NAMES",
-    "Augment",
     "ChecksumError",
     "DownloadError",
-    "Normalizer",
-    "Splits",
     "load_cifar10",
     "load_digits",
     "load_mnist",
-    "per_channel_normalize",
-    "per_pixel_normalize",
-    "random_crop",
-    "random_flip",
     "read_idx",
     "resize_images",
     "synthetic_shapes",
-    "train_val_test_split",
+    *splits.__all__,
+    *preprocess.__all__,
+    *augment.__all__,
 ]
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-
-
-# ============================================================================================
-# The result of every loader: three splits and the class names.
-
-
-@dataclass
-class Splits:
-    """Train, validation and test arrays, and the names of the classes.
-
-    X_*: (N_*, C, H, W) images, y_*: (N_*,) int64 labels in [0, len(class_names)).
-    ``splits.train`` is the pair ``(X_train, y_train)`` (likewise ``val``, ``test``), which is what
-    `cnnlib.torch.fit` takes; ``splits["X_train"]`` works too.
-    """
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    class_names: tuple[str, ...] = field(default=())
-
-    @property
-    def train(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.X_train, self.y_train
-
-    @property
-    def val(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.X_val, self.y_val
-
-    @property
-    def test(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.X_test, self.y_test
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def __getitem__(self, name: str):
-        if name not in {f.name for f in fields(self)}:
-            raise KeyError(f"Splits has X_train, y_train, X_val, y_val, X_test, y_test and "
-                           f"class_names, not {name!r}")
-        return getattr(self, name)
-
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def __repr__(self) -> str:
-        def shape(a) -> str:
-            return "x".join(map(str, a.shape))
-
-        return (f"Splits(train {shape(self.X_train)} {self.X_train.dtype}, "
-                f"val {shape(self.X_val)}, test {shape(self.X_test)}, "
-                f"{self.num_classes} classes)")
-
-
-# ============================================================================================
-# Splitting
-
-
-def _as_rng(rng, name: str = "rng") -> np.random.Generator:
-    """A NumPy Generator from a Generator, an int seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {describe(rng)}")
-
-
-def _count(name: str, value, total: int) -> int:
-    """A split size given as a fraction of `total` (float in [0, 1)) or a count (int)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        if not 0 <= value < total:
-            raise ValueError(f"{name} must be a count in [0, {total}) (there are {total} "
-                             f"examples), got {value}")
-        return int(value)
-    fraction = check_number(name, value, 0.0, 1.0)
-    if fraction >= 1.0:
-        raise ValueError(f"{name} must be a fraction in [0, 1) or a count, got {value}")
-    return round(fraction * total)
-
-
-def _check_labels_1d(name: str, y, n: int) -> np.ndarray:
-    y = np.asarray(y)
-    check_ndim(name, y, 1, "(N,)")
-    if y.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer class indices, got {describe(y)}")
-    if y.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},) to match X's {n} examples, "
-                         f"got {describe(y)}")
-    return y
-
-
-def train_val_test_split(
-    X, y, val=0.15, test=0.15, seed=0, stratify: bool = True,
-    class_names: tuple[str, ...] | None = None,
-) -> Splits:
-    """Split (X, y) once, reproducibly, into train, validation and test sets.
-
-    X: (N, ...) any array with examples along axis 0; y: (N,) integer labels.
-    val, test: fractions of N (floats in [0, 1)) or counts (ints); train gets the rest.
-    stratify: keep each class's share the same in every split (up to rounding: an example or
-    so per class), which matters for small data sets such as the digits.
-    seed: the same seed gives the same split. Within each split the examples keep their
-    original order.
-    """
-    X = np.asarray(X)
-    if X.ndim < 1 or X.shape[0] == 0:
-        raise ValueError(f"X must hold at least one example along axis 0, got {describe(X)}")
-    n = X.shape[0]
-    y = _check_labels_1d("y", y, n)
-    n_val, n_test = _count("val", val, n), _count("test", test, n)
-    if n_val + n_test >= n:
-        raise ValueError(f"val + test must leave some training examples: {n_val} + {n_test} "
-                         f"of {n} examples")
-    rng = _as_rng(seed, "seed")
-    if stratify:
-        # Give every example a position in (0, 1) that spreads each class evenly: the k-th of a
-        # class's n_c shuffled members sits at (k + 1/2) / n_c. Sorting by position interleaves
-        # the classes, so any stretch of the sorted order (test first, then val) holds each
-        # class in proportion, up to rounding.
-        order = rng.permutation(n)
-        classes, inverse, counts = np.unique(y[order], return_inverse=True, return_counts=True)
-        rank = np.empty(n, dtype=np.int64)
-        for c in range(len(classes)):
-            members = np.flatnonzero(inverse == c)
-            rank[members] = np.arange(len(members))
-        position = (rank + 0.5) / counts[inverse]
-        order = order[np.lexsort((rng.random(n), position))]  # equal positions: random order
-    else:
-        order = rng.permutation(n)
-    test_idx = np.sort(order[:n_test])
-    val_idx = np.sort(order[n_test:n_test + n_val])
-    train_idx = np.sort(order[n_test + n_val:])
-    if class_names is None:
-        class_names = tuple(str(c) for c in range(int(y.max()) + 1))
-    return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx],
-                  tuple(class_names))
 
 
 # ============================================================================================
@@ -377,175 +248,6 @@ def synthetic_shapes(
         images += pixel_noise
         np.clip(images, 0.0, 1.0, out=images)
     return images, labels
-
-
-# ============================================================================================
-# Normalisation: statistics from the training set, applied to every split
-
-
-@dataclass(frozen=True)
-class Normalizer:
-    """Subtract `mean` and divide by `std` (when given), statistics fitted on training data.
-
-    mean: (1, C, H, W) for per-pixel statistics (one mean image, as AlexNet), (1, C, 1, 1) for
-    per-channel ones (one number per colour, as VGG; with std as ResNet). std: same shape or None.
-    ``norm(x)`` normalises any batch, ``norm.inverse(x)`` undoes it (to show images).
-    """
-
-    mean: np.ndarray
-    std: np.ndarray | None = None
-
-    def __call__(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        check_ndim("x", x, 4, "(N, C, H, W)")
-        expected = self.mean.shape[1:]
-        matches = all(m in (1, s) for m, s in zip(expected, x.shape[1:], strict=True))
-        if not matches:
-            raise ValueError(f"x must have shape (N, {', '.join(map(str, expected))}) to match "
-                             f"the training statistics, got {describe(x)}")
-        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-        out = x.astype(dtype) - self.mean.astype(dtype)
-        if self.std is not None:
-            out /= self.std.astype(dtype)
-        return out
-
-    def inverse(self, x) -> np.ndarray:
-        x = np.asarray(x)
-        out = x * self.std.astype(x.dtype) if self.std is not None else x.copy()
-        return out + self.mean.astype(x.dtype)
-
-
-def _normalize(axes: tuple[int, ...], X_train, others, std: bool, eps: float):
-    if isinstance(X_train, Splits):
-        if others:
-            raise TypeError("pass either one Splits or arrays (X_train, X_val, ...), not both")
-        splits = X_train
-        norm, X_tr, X_va, X_te = _normalize(axes, splits.X_train,
-                                            (splits.X_val, splits.X_test), std, eps)
-        return norm, Splits(X_tr, splits.y_train, X_va, splits.y_val, X_te, splits.y_test,
-                            splits.class_names)
-    X_train = np.asarray(X_train)
-    check_ndim("X_train", X_train, 4, "(N, C, H, W)")
-    if X_train.shape[0] == 0:
-        raise ValueError("X_train must hold at least one image to fit statistics on")
-    # Statistics in float64: a float32 running sum over 50,000 images loses digits.
-    mean = X_train.mean(axis=axes, keepdims=True, dtype=np.float64)
-    deviation = None
-    if std:
-        deviation = X_train.std(axis=axes, keepdims=True, dtype=np.float64)
-        # A pixel that never changes in training (the digits' blank corners) has std 0:
-        # leave it unscaled rather than divide by zero.
-        deviation = np.where(deviation > eps, deviation, 1.0)
-    norm = Normalizer(mean, deviation)
-    return (norm, norm(X_train), *(norm(x) for x in others))
-
-
-def per_pixel_normalize(X_train, *others, std: bool = False, eps: float = 1e-8):
-    """Subtract the training set's mean image (one mean per channel and pixel), optionally
-    divide by the per-pixel standard deviation; apply the same statistics to `others`.
-
-    ``norm, X_train, X_val, X_test = per_pixel_normalize(X_train, X_val, X_test)``; or pass a
-    `Splits` and get ``norm, splits`` back. mean, std: (1, C, H, W), computed from X_train only
-    (never from val/test: they stand for data the model has not seen). Pixels whose training
-    std is <= eps are left unscaled. uint8 images come back as float32.
-    """
-    return _normalize((0,), X_train, others, std, eps)
-
-
-def per_channel_normalize(X_train, *others, std: bool = False, eps: float = 1e-8):
-    """Subtract the training set's mean colour (one number per channel, over all images and
-    pixels), optionally divide by the per-channel standard deviation (the ResNet recipe).
-
-    ``norm, X_train, X_val, X_test = per_channel_normalize(X_train, X_val, X_test, std=True)``,
-    or pass a `Splits` and get ``norm, splits`` back. mean, std: (1, C, 1, 1), from X_train only.
-    """
-    return _normalize((0, 2, 3), X_train, others, std, eps)
-
-
-# ============================================================================================
-# Augmentation: NumPy batches, or torch tensors on any device
-
-
-def _is_torch(x) -> bool:
-    return type(x).__module__.startswith("torch")
-
-
-def random_crop(x, padding: int = 4, rng=None):
-    """Pad each image with `padding` zeros on every side, then cut it back to its size at a
-    random offset: x (N, C, H, W) -> (N, C, H, W), every image shifted by up to `padding` pixels.
-
-    The offsets (top, left) are drawn from rng (a numpy Generator, an int seed, or None), each in
-    [0, 2 * padding], first all tops then all lefts. Works on NumPy arrays and on torch tensors
-    (on their own device); padding 0 returns a copy.
-    """
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    padding = check_positive_int("padding", padding, minimum=0)
-    rng = _as_rng(rng)
-    n, _, height, width = x.shape
-    top = rng.integers(0, 2 * padding + 1, n)
-    left = rng.integers(0, 2 * padding + 1, n)
-    # Gather image i's window: rows top[i] + 0..H-1, columns left[i] + 0..W-1 of the padded
-    # batch. With the channel slice between the index arrays, the indexed axes come first:
-    # the result is (N, H, W, C).
-    rows = top[:, None, None] + np.arange(height)[None, :, None]
-    cols = left[:, None, None] + np.arange(width)[None, None, :]
-    images = np.arange(n)[:, None, None]
-    if _is_torch(x):
-        import torch
-        import torch.nn.functional as F
-
-        padded = F.pad(x, (padding,) * 4)
-        index = [torch.as_tensor(a, device=x.device) for a in (images, rows, cols)]
-        windows = padded[index[0], :, index[1], index[2]]
-        return windows.permute(0, 3, 1, 2).contiguous()
-    padded = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    return np.ascontiguousarray(padded[images, :, rows, cols].transpose(0, 3, 1, 2))
-
-
-def random_flip(x, rng=None, p: float = 0.5):
-    """Mirror each image left-right with probability `p`: x (N, C, H, W) -> (N, C, H, W).
-
-    Which images flip is drawn from rng (numpy Generator, int seed or None): one uniform number
-    per image, flipped when it is < p. NumPy arrays or torch tensors; a new array either way.
-    """
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    p = check_number("p", p, 0.0, 1.0)
-    rng = _as_rng(rng)
-    flip = rng.uniform(size=x.shape[0]) < p
-    if _is_torch(x):
-        import torch
-
-        mask = torch.as_tensor(flip, device=x.device)[:, None, None, None]
-        return torch.where(mask, x.flip(-1), x)
-    out = x.copy()
-    out[flip] = out[flip, :, :, ::-1]
-    return out
-
-
-class Augment:
-    """The training recipe's live augmentation, per batch: random crop after padding, then a
-    random horizontal flip. A callable on (N, C, H, W) NumPy batches or torch tensors (on any
-    device), for `cnnlib.torch.fit(..., augment=Augment())` or a NumPy training loop.
-
-    Augment(padding=4, flip=True, seed=0) is the CIFAR-10 recipe of the ResNet paper (pad 4,
-    crop 32x32, flip). Its own generator makes a run repeatable from its seed.
-    """
-
-    def __init__(self, padding: int = 4, flip: bool = True, seed=0):
-        self.padding = check_positive_int("padding", padding, minimum=0)
-        self.flip = bool(flip)
-        self.seed = seed
-        self.rng = _as_rng(seed, "seed")
-
-    def __call__(self, x):
-        if self.padding:
-            x = random_crop(x, self.padding, self.rng)
-        if self.flip:
-            x = random_flip(x, self.rng)
-        return x
-
-    def __repr__(self) -> str:
-        return f"Augment(padding={self.padding}, flip={self.flip}, seed={self.seed})"
 
 
 # ============================================================================================
