@@ -32,7 +32,14 @@ from pathlib import Path
 
 from cnnlib.grading import sandbox, similarity, tamper
 from cnnlib.grading import secret as course_secret
-from cnnlib.grading.course import Course, Settings, find_course, nbgrader_api, prepare_course
+from cnnlib.grading.course import (
+    Course,
+    Settings,
+    converters,
+    find_course,
+    nbgrader_api,
+    prepare_course,
+)
 from cnnlib.grading.execute import read_json
 from cnnlib.grading.export import write_canvas, write_exports
 from cnnlib.grading.feedback import write_feedback
@@ -184,11 +191,12 @@ def phase2(
     # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings on every student.
     warnings.filterwarnings("ignore", module="nbgrader")
     warnings.filterwarnings("ignore", message=".*not in session.*")
-    api = nbgrader_api(settings)
+    convert = converters(nbgrader_api(settings))
     recorded, each = {}, []
     for record in sorted(records, key=lambda r: r["student"]):
         t0 = time.monotonic()
-        recorded[record["student"]] = record_in_gradebook(settings, course, api, record)
+        recorded[record["student"]] = record_in_gradebook(settings, course, convert["autograde"],
+                                                          record)  # fmt: skip
         each.append(time.monotonic() - t0)
     scores = read_scores(settings, course)
     missing = sorted(set(scores) - set(recorded))
@@ -204,7 +212,8 @@ def phase2(
         say(f"grade: {len(missing)} student(s) in the gradebook have no submission in this run "
             f"and were kept: {', '.join(missing[:10])} (--prune removes them)")  # fmt: skip
     answers, starters = _answers(settings, course, sorted(scores))
-    findings = similarity.find_copies(answers, starters, course.package_dir)
+    findings = similarity.find_copies(answers, starters, course.package_dir,
+                                      cache=settings.out / "library-shingles.json")  # fmt: skip
     copies: dict[str, list[str]] = {}
     for f in findings:
         copies.setdefault(f.student, []).append(
@@ -229,7 +238,7 @@ def phase2(
             "key": record.get("key"),
         }  # fmt: skip
         t0 = time.monotonic()
-        write_feedback(settings, course, api, entry)
+        write_feedback(settings, course, convert["feedback"], entry)
         if student in by_student and (index := sorted(recorded).index(student)) < len(each):
             each[index] += time.monotonic() - t0
         entries.append(entry)

@@ -273,3 +273,55 @@ def manual_cells(course: Course) -> set[str]:
         if c.get("metadata", {}).get("nbgrader", {}).get("grade")
         and c["metadata"]["nbgrader"].get("solution")
     }  # fmt: skip
+
+
+class Converter:
+    """One of nbgrader's converters (Autograde, GenerateFeedback) run student by student.
+
+    nbgrader's API builds a new converter, exporter and (for feedback) HTML template environment
+    for every call; this builds them once and runs the converter's own steps (what its `start`
+    does) per student, so a class's phase 2 costs what its students cost, not a start-up each.
+    """
+
+    def __init__(self, app):
+        from nbconvert.writers import FilesWriter
+
+        self.app = app
+        app.writer = FilesWriter(parent=app, config=app.config)
+        app.exporter = app.exporter_class(parent=app, config=app.config)
+        for preprocessor in app.preprocessors:
+            app.exporter.register_preprocessor(preprocessor)
+
+    def run(self, assignment_id: str, student_id: str) -> str | None:
+        """Convert one student's notebooks; None, or the error's traceback."""
+        import traceback
+
+        from nbgrader.utils import temp_attrs
+
+        app = self.app
+        here = os.getcwd()
+        with temp_attrs(app.coursedir, assignment_id=assignment_id, student_id=student_id):
+            try:
+                os.chdir(app.coursedir.root)
+                app.init_notebooks()
+                app.convert_notebooks()
+                return None
+            except Exception:
+                return traceback.format_exc()[-3000:]
+            finally:
+                os.chdir(here)
+
+
+def converters(api) -> dict[str, Converter]:
+    """nbgrader's Autograde (with our LoadExecuted in place of Execute) and GenerateFeedback."""
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from traitlets.config import Config
+
+    autograde = Autograde(coursedir=api.coursedir, parent=api)
+    autograde.force, autograde.create_student = True, True
+    feedback = GenerateFeedback(coursedir=api.coursedir, parent=api)
+    config = Config()
+    config.HTMLExporter.template_name = "feedback"
+    feedback.update_config(config)
+    feedback.force = True
+    return {"autograde": Converter(autograde), "feedback": Converter(feedback)}

@@ -139,10 +139,11 @@ def notes_html(entry: dict, scrubber: Scrubber) -> str:
     return f'<div id="cnnlib-grader-notes" style="border:2px solid #c60;padding:8px">{body}</div>'
 
 
-def write_feedback(settings: Settings, course: Course, api, entry: dict) -> Path:
+def write_feedback(settings: Settings, course: Course, converter, entry: dict) -> Path:
     """The student's feedback HTML (nbgrader's, scrubbed) with the grader's notes on top.
 
-    Rewritten only when the notes or the record changed since the last time (a stamp beside it).
+    converter: nbgrader's GenerateFeedback (`course.converters`). Rewritten only when the notes or
+    the record changed since the last time (a stamp beside it).
     """
     aid, student = settings.assignment_id, entry["student_id"]
     dest = settings.out / "feedback" / student
@@ -156,9 +157,9 @@ def write_feedback(settings: Settings, course: Course, api, entry: dict) -> Path
         return target
     produced = None
     if not entry.get("problem"):
-        result = api.generate_feedback(aid, student, force=True)
+        error = converter.run(aid, student)
         produced = settings.out / "nbgrader" / "feedback" / student / aid / target.name
-        if not result["success"] or not produced.is_file():
+        if error is not None or not produced.is_file():
             produced = None
     if produced is not None:
         text = produced.read_text(encoding="utf-8")

@@ -47,8 +47,11 @@ def _recorded_path(settings: Settings, student: str) -> Path:
     return settings.out / "work" / student / "recorded.json"
 
 
-def record_in_gradebook(settings: Settings, course: Course, api, record: dict) -> dict:
-    """Record one student (unless already recorded from this very record); the cell results."""
+def record_in_gradebook(settings: Settings, course: Course, autograde, record: dict) -> dict:
+    """Record one student (unless already recorded from this very record); the cell results.
+
+    autograde: nbgrader's Autograde converter (`course.converters`).
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     aid, student = settings.assignment_id, record["student"]
@@ -73,9 +76,9 @@ def record_in_gradebook(settings: Settings, course: Course, api, record: dict) -
     if not record.get("problem"):
         submitted = settings.out / "work" / student / "submitted.ipynb"
         shutil.copy(submitted, folder / course.notebook_name)
-        result = api.autograde(aid, student, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(f"nbgrader autograde failed for {student}:\n{result.get('error')}")
+        error = autograde.run(aid, student)
+        if error is not None:
+            raise RuntimeError(f"nbgrader autograde failed for {student}:\n{error}")
     notebook_id = Path(course.notebook_name).stem
     worth, manual = points(course), manual_cells(course)
     verdicts = record.get("trusted", {})

@@ -24,11 +24,14 @@ import builtins
 import dataclasses
 import io
 import itertools
+import json
 import keyword
 import textwrap
 import tokenize
 from collections import defaultdict
 from pathlib import Path
+
+from cnnlib.grading.nbrunner import _atomic_write
 
 __all__ = ["MIN_TOKENS", "PAIR_SHARE", "REFERENCE_SHARE", "Finding", "find_copies", "normalise"]
 
@@ -113,8 +116,23 @@ def _lines(source: str, shingles: dict[tuple, list[int]], matched: set) -> list[
     return [text[n - 1].rstrip() for n in numbers if 0 < n <= len(text) and text[n - 1].strip()]
 
 
-def _library_functions(package_dir: Path) -> dict[str, set]:
-    """cnnlib function name -> its shingles, for every function in the package's source."""
+def _library_functions(package_dir: Path, cache: Path | None = None) -> dict[str, set]:
+    """cnnlib function name -> its shingles, for every function in the package's source.
+
+    Tokenising the whole library takes seconds; with `cache` (a JSON file) it is done once per
+    version of the library (the key is a hash of its sources).
+    """
+    from cnnlib.grading.course import hash_tree
+
+    key = hash_tree(package_dir)
+    if cache is not None and cache.is_file():
+        try:
+            stored = json.loads(cache.read_text())
+            if stored.get("key") == key:
+                return {name: {tuple(s.split("\x1f")) for s in shingles}
+                        for name, shingles in stored["functions"].items()}  # fmt: skip
+        except (ValueError, KeyError, AttributeError):
+            pass
     functions = {}
     for path in sorted(package_dir.rglob("*.py")):
         if "grading" in path.relative_to(package_dir).parts:
@@ -132,6 +150,10 @@ def _library_functions(package_dir: Path) -> dict[str, set]:
                 shingles = set(_shingles(normalise(textwrap.dedent(body))))
                 if shingles:
                     functions[f"{module}.{node.name}"] = shingles
+    if cache is not None:
+        flat = {name: sorted("\x1f".join(s) for s in shingles)
+                for name, shingles in functions.items()}  # fmt: skip
+        _atomic_write(cache, json.dumps({"key": key, "functions": flat}))
     return functions
 
 
@@ -139,9 +161,11 @@ def find_copies(
     answers: dict[str, dict[str, str]],
     starters: dict[str, str],
     package_dir: Path,
+    cache: Path | None = None,
 ) -> list[Finding]:
-    """answers: student -> {grade_id: answer source}; starters: grade_id -> the release's cell."""
-    library = _library_functions(package_dir)
+    """answers: student -> {grade_id: answer source}; starters: grade_id -> the release's cell;
+    cache: a file to keep the library's shingles in between runs."""
+    library = _library_functions(package_dir, cache)
     index: dict[tuple, set[str]] = defaultdict(set)
     for name, shingles in library.items():
         for shingle in shingles:
