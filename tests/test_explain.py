@@ -603,6 +603,9 @@ def test_tsne_keeps_separate_clusters_apart():
     _, nearest = ex.nearest_neighbours(embedded, embedded, k=1, exclude=torch.arange(36))
     assert torch.equal(labels[nearest[:, 0]], labels)
     torch.testing.assert_close(ex.tsne(points, perplexity=5.0, seed=0, iterations=500), embedded)
+    approximate = ex.tsne(points, perplexity=5.0, seed=0, iterations=500, method="barnes_hut")
+    _, nearest = ex.nearest_neighbours(approximate, approximate, k=1, exclude=torch.arange(36))
+    assert torch.equal(labels[nearest[:, 0]], labels)
 
 
 # --------------------------------------------------------------------------------------------
@@ -739,6 +742,8 @@ BAD_CALLS = [
     (lambda m, x: ex.nearest_neighbours(x, x, k=5), ValueError, r"k must be at most 4"),
     (lambda m, x: ex.nearest_neighbours(x, x, metric="manhattan"), ValueError, "metric must be"),
     (lambda m, x: ex.tsne(x, perplexity=4), ValueError, "perplexity must be below"),
+    (lambda m, x: ex.tsne(x, perplexity=2, dims=4, method="barnes_hut"), ValueError,
+     "method must be"),
     (lambda m, x: ex.saliency(nn.Identity(), x, 0), ValueError,
      r"model must return class scores of shape \(N, K\)"),
 ]
@@ -758,9 +763,13 @@ def test_bad_arguments_raise_errors_that_name_them(call, error, message):
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_cuda_gives_what_the_cpu_gives(name):
     # float64 on both: the GPU sums in other orders, so agreement to ~1e-12 relative, not bits;
-    # the seeded noise of smoothgrad / pgd is drawn on the CPU, so it is the same numbers
-    seeded = {"smoothgrad": lambda m, x: ex.smoothgrad(m, x, TARGETS, samples=3, seed=0),
-              "pgd": lambda m, x: ex.pgd(m, x, TARGETS, 0.1, steps=2, random_start=True, seed=0)}
+    # seeded noise and jitter are drawn on the CPU, so they are the same numbers on both
+    seeded = {
+        "smoothgrad": lambda m, x: ex.smoothgrad(m, x, TARGETS, samples=3, seed=0),
+        "pgd": lambda m, x: ex.pgd(m, x, TARGETS, 0.1, steps=2, random_start=True, seed=0),
+        "class_visualisation": lambda m, x: ex.class_visualisation(m, x, TARGETS, steps=2, seed=0),
+        "invert_features": lambda m, x: ex.invert_features(m, x, "3.conv1", steps=2, seed=0),
+    }
     method = seeded.get(name, METHODS[name])
     model, x = residual_net(), images()
     on_cpu = method(model, x)

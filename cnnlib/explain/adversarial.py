@@ -65,7 +65,7 @@ def fgsm(
     targeted: bool = False,
     bounds: tuple[float, float] | None = None,
 ) -> torch.Tensor:
-    """The fast gradient sign method (Goodfellow, Shlens & Szegedy, 2015, equation 1).
+    """The fast gradient sign method (Goodfellow, Shlens & Szegedy, 2015).
 
     x: (N, C, H, W), target: int or (N,) -> (N, C, H, W)
     x_adv = x + epsilon * sign(dL/dx) with L the cross-entropy for the true labels (untargeted),
@@ -101,9 +101,10 @@ def pgd(
     x: (N, C, H, W), target: int or (N,) -> (N, C, H, W). Repeats x_adv <- clip_{x, epsilon}(x_adv
     + step_size * sign(dL/dx_adv)) `steps` times (the basic iterative method of Kurakin,
     Goodfellow & Bengio, 2017); random_start=True begins at a uniformly random point of the ball
-    (projected gradient descent, Madry et al., 2018). step_size defaults to 2.5 epsilon / steps
-    (Madry et al.'s choice: enough to cross the ball and come back). targeted, bounds: as in
-    `fgsm`. seed: fixes the random start; torch's global generator is left alone.
+    (projected gradient descent, Madry et al., 2018). step_size defaults to 2.5 epsilon / steps,
+    a common rule of thumb: together the steps can cross the ball and come back.
+    targeted, bounds: as in `fgsm`. seed: fixes the random start; torch's global generator is
+    left alone.
     """
     check_model_and_images(model, x)
     epsilon = number("epsilon", epsilon, minimum=0.0)
@@ -140,7 +141,7 @@ def fooling_images(
 
     x: (N, C, H, W), target: int or (N,) the classes to be fooled into -> (N, C, H, W).
     Each step moves an image by `step_size` in L2 norm along the gradient of the target's score,
-    x += step_size * g / ||g||_2 (Szegedy et al., 2014 found that such small steps suffice).
+    x += step_size * g / ||g||_2 (Szegedy et al., 2014, found that imperceptible changes suffice).
     An image stops changing as soon as the model predicts its target with a softmax probability
     of at least `confidence` (0: as soon as the target is the top class), so what comes back is
     close to the smallest change the method finds; images still not fooled after `max_steps` are

@@ -153,7 +153,7 @@ def integrated_gradients(
     max_batch: int = 256,
     return_delta: bool = False,
 ):
-    """Integrated gradients (Sundararajan, Taly & Yan, 2017, equation 1).
+    """Integrated gradients (Sundararajan, Taly & Yan, 2017).
 
     x: (N, C, H, W), target: int or (N,) -> attributions (N, C, H, W),
     A = (x - x') * integral over a in [0, 1] of dS_c/dx at x' + a (x - x'),
@@ -219,7 +219,7 @@ def _is_relu(module: nn.Module) -> bool:
 
 
 def guided_backprop(model: nn.Module, x: torch.Tensor, target) -> torch.Tensor:
-    """Guided backpropagation (Springenberg et al., 2015, section 3.4 and figure 1).
+    """Guided backpropagation (Springenberg et al., 2015, figure 1).
 
     x: (N, C, H, W), target: int or (N,) -> (N, C, H, W), the gradient of S_c with the backward
     rule of every ReLU changed: a plain ReLU passes the signal R back where its input was

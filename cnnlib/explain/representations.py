@@ -255,6 +255,7 @@ def tsne(
     perplexity: float = 30.0,
     seed: int = 0,
     iterations: int = 1000,
+    method: str | None = None,
 ) -> torch.Tensor:
     """t-SNE (van der Maaten & Hinton, 2008) of feature vectors, by scikit-learn.
 
@@ -263,6 +264,9 @@ def tsne(
     clusters mean little. perplexity: about how many neighbours each point keeps in view (must
     be below N; 5-50 is usual). seed: fixes the optimisation (scikit-learn's random_state);
     initialised by PCA. iterations: gradient steps (at least 250; scikit-learn's max_iter).
+    method: "exact" (every pair of points, O(N^2) per step) or "barnes_hut" (the tree
+    approximation, O(N log N), only for dims < 4); None picks exact up to 1000 points, where it
+    is both more accurate and (measured on 2 cores) faster, and Barnes-Hut above.
     """
     from sklearn.manifold import TSNE  # imported when used: `import cnnlib.explain` stays fast
 
@@ -276,9 +280,15 @@ def tsne(
         )
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {describe(seed)}")
+    if method is None:
+        method = "exact" if rows.shape[0] <= 1000 or dims >= 4 else "barnes_hut"
+    if method not in ("exact", "barnes_hut") or (method == "barnes_hut" and dims >= 4):
+        raise ValueError(
+            f"method must be 'exact', 'barnes_hut' (for dims < 4 only) or None, got {method!r} "
+            f"with dims={dims}"
+        )
     embedding = TSNE(
         n_components=dims, perplexity=perplexity, init="pca", learning_rate="auto",
-        random_state=seed, max_iter=iterations,
-        method="barnes_hut" if dims < 4 else "exact",  # Barnes-Hut works below 4 dimensions
+        random_state=seed, max_iter=iterations, method=method,
     ).fit_transform(rows.cpu().to(torch.float64).numpy())  # fmt: skip
     return torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(features.device)

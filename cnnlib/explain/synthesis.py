@@ -43,7 +43,7 @@ __all__ = ["class_visualisation", "gaussian_blur", "invert_features", "total_var
 
 
 def total_variation(x: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
-    """The total variation prior of Mahendran & Vedaldi (2015, equation 4), summed per image.
+    """The total variation prior of Mahendran & Vedaldi (2015), summed per image.
 
     x: (N, C, H, W) -> (N,), sum over c and i < H-1, j < W-1 of
     ((x[c, i, j+1] - x[c, i, j])^2 + (x[c, i+1, j] - x[c, i, j])^2)^(beta / 2).
@@ -127,7 +127,7 @@ def class_visualisation(
     x: (N, C, H, W) starting images (zeros in Simonyan et al., 2014, section 2; small noise works
     as well); target: int or (N,) classes -> (N, C, H, W) the images after `steps` steps. The
     caller's x is not changed. Each step, as in Simonyan et al. with the regularisers of Yosinski
-    et al. (2015, section 3):
+    et al. (2015, section 3) and the jitter of Mordvintsev, Olah & Tyka's DeepDream (2015):
 
     1. jitter: shift the image by up to `jitter` pixels (wrapping around), so that no pattern
        can rely on exact pixel positions;
@@ -199,10 +199,10 @@ def invert_features(
 
         ||phi(x*) - phi0||^2 / ||phi0||^2  +  tv * TV_beta(x*) / (C (H-1) (W-1))  +  l2 * mean(x*^2)
 
-    the feature distance normalised by the features' size (the paper's equation 3, so one `tv`
-    suits every layer), plus the total variation prior (`total_variation`) per pixel position,
-    and an optional L2 prior. Minimised with Adam (learning rate `lr`) from `init`, or from
-    faint noise (std 0.1 of x's) when None. What the result keeps is what the layer keeps:
+    the feature distance relative to the features' own energy ||phi0||^2 (as the paper does, so
+    one `tv` suits every layer), plus the total variation prior (`total_variation`) per pixel
+    position, and an optional L2 prior. Minimised with Adam (learning rate `lr`) from `init`, or
+    from faint noise (std 0.1 of x's) when None. What the result keeps is what the layer keeps:
     early layers give back the photograph, deep ones the object's parts in rearranged places.
     bounds: clamp to (low, high) after each step. seed: fixes the starting noise.
     """
