@@ -158,6 +158,20 @@ def test_occlusion_per_pixel_is_the_mean_drop_of_the_patches_over_it():
     torch.testing.assert_close(pixels[:, 2, 3], (drops[:, 0, 1] + drops[:, 1, 1]) / 2)
 
 
+def test_occlusion_of_the_probability():
+    # Zeiler & Fergus plot p(true class): the drop of the softmax probability, by hand at one
+    # position (rows and columns 2-4 covered)
+    model, x = Linear(), images()
+    drops = ex.occlusion(model, x, TARGETS, patch=3, stride=2, per_pixel=False, probability=True)
+    covered = x.clone()
+    covered[:, :, 2:5, 2:5] = 0
+    with torch.no_grad():
+        before = model(x).softmax(1)[torch.arange(4), TARGETS]
+        after = model(covered).softmax(1)[torch.arange(4), TARGETS]
+    torch.testing.assert_close(drops[:, 1, 1], before - after)
+    assert drops.abs().max() <= 1
+
+
 @pytest.mark.parametrize(
     ("size", "patch", "stride", "expected"),
     [(32, 8, 4, list(range(0, 25, 4))), (32, 8, 5, [0, 5, 10, 15, 20, 25]), (8, 8, 3, [0]),
@@ -480,6 +494,17 @@ def test_feature_inversion_lowers_its_objective(layer):
     # measured after 40 steps: 0.16x and 0.14x at "0" (a conv), 0.36x and 0.56x at "3" (the
     # block): a deep layer of a random network keeps less to match""
     assert torch.all(after < 0.75 * before)
+
+
+def test_feature_inversion_with_bounds_l2_and_classic_tv():
+    model, x = residual_net(), images(2).clamp(-1, 1)
+    image = ex.invert_features(model, x, "0", steps=10, tv=0.1, beta=1.0, l2=0.01,
+                               bounds=(-1.0, 1.0), seed=0)  # fmt: skip
+    assert image.shape == x.shape and image.min() >= -1 and image.max() <= 1
+    assert torch.isfinite(image).all()  # beta = 1 has no NaN gradient at flat patches
+    again = ex.invert_features(model, x, "0", steps=10, tv=0.1, beta=1.0, l2=0.01,
+                               bounds=(-1.0, 1.0), seed=0)  # fmt: skip
+    assert torch.equal(image, again)
 
 
 def test_total_variation_by_hand():
