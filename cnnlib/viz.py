@@ -1,7 +1,8 @@
 """Lecture figures: convolution geometry, receptive fields, where a network's costs lie, filters,
 feature maps, heatmaps of arrays and gradients, activation functions with their derivatives,
-training curves, the distribution of activations layer by layer, images as they are, and the
-trials of a hyperparameter search.
+training curves, the distribution of activations layer by layer, images as they are, the trials
+of a hyperparameter search, and explanations of a prediction (saliency, Grad-CAM, occlusion maps
+from `cnnlib.explain`) beside their images.
 
 Every plotting function draws on the matplotlib Axes it is given (a new figure when `ax` is None)
 and returns that Axes, or the Figure for multi-panel plots. None of them calls `plt.show()`: a
@@ -28,6 +29,7 @@ from cnnlib import arithmetic as ar
 
 __all__ = [
     "plot_activations",
+    "plot_attributions",
     "plot_connectivity",
     "plot_curves",
     "plot_feature_maps",
@@ -388,6 +390,94 @@ def plot_feature_maps(
             ax.set_ylabel("row (pixels)")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Explanations beside their images
+
+
+def _as_numpy(a) -> np.ndarray:
+    """An array, or a torch tensor on any device (moved to the CPU), as a float64 NumPy array."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _displayable(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) with C = 1 or 3, or (N, H, W) -> (N, H, W) or (N, H, W, 3) in [0, 1], each
+    image stretched from its own min to its max (normalised inputs are not in display range)."""
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    elif images.ndim == 4 and images.shape[1] == 3:
+        images = images.transpose(0, 2, 3, 1)
+    elif images.ndim != 3:
+        raise ValueError(
+            f"images must be (N, H, W) or (N, C, H, W) with C = 1 or 3, got shape {images.shape}"
+        )
+    axes = tuple(range(1, images.ndim))
+    low = images.min(axis=axes, keepdims=True)
+    span = images.max(axis=axes, keepdims=True) - low
+    return (images - low) / np.where(span > 0, span, 1.0)
+
+
+def plot_attributions(
+    images,
+    maps: Mapping[str, object],
+    *,
+    titles: Sequence[str] | None = None,
+    overlay: bool = True,
+    alpha: float = 0.6,
+    cmap: str = "inferno",
+    panel_size: float = 1.8,
+) -> Figure:
+    """Each image (top row) and below it one row per explanation: what the network looked at.
+
+    images: (N, C, H, W) with C = 1 or 3, or (N, H, W), arrays or tensors; each is stretched to
+    its own range for display. maps: {method: (N, H, W) map} (saliency, Grad-CAM, occlusion:
+    drawn with `cmap`, each panel on its own scale, over a grey copy of the image when
+    `overlay`), or {method: (N, C, H, W)} image-shaped attributions (guided backprop,
+    integrated gradients: drawn as images with 0 mid-grey, as `plot_filters` draws filters).
+    titles: N column titles (the class, the prediction). Rows are labelled with the methods.
+    returns: the Figure; axes[r * N + i] shows row r (0: the images) of image i.
+    """
+    pictures = _displayable(_as_numpy(images))
+    n, size = len(pictures), pictures.shape[1:3]
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    rows = {name: _as_numpy(m) for name, m in maps.items()}
+    for name, m in rows.items():
+        channels_ok = m.ndim == 3 or (m.ndim == 4 and m.shape[1] in (1, 3))
+        if not channels_ok or m.shape[0] != n or m.shape[-2:] != size:
+            raise ValueError(
+                f"maps[{name!r}] must be (N, H, W) or (N, C, H, W) with C = 1 or 3 and N, H, W "
+                f"= {n}, {size[0]}, {size[1]} (one map per image, at the image's size), got "
+                f"shape {m.shape}"
+            )
+    fig, axes = plt.subplots(
+        1 + len(rows), n, squeeze=False, layout="constrained",
+        figsize=(n * panel_size + 0.8, (1 + len(rows)) * panel_size),
+    )  # fmt: skip
+    grey = pictures.mean(axis=-1) if pictures.ndim == 4 else pictures
+    for i in range(n):
+        axes[0, i].imshow(pictures[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        if titles is not None:
+            axes[0, i].set_title(titles[i], fontsize="small")
+        for r, m in enumerate(rows.values(), start=1):
+            ax = axes[r, i]
+            if m.ndim == 4:  # an image-shaped attribution: 0 -> mid-grey, as plot_filters
+                signed = _filter_images(m[i : i + 1])[0][0]  # (H, W) or (H, W, 3)
+                shown = 0.5 + signed / (2 * (float(np.abs(signed).max()) or 1.0))
+                ax.imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                continue
+            if overlay:
+                ax.imshow(grey[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(m[i], cmap=cmap, alpha=alpha if overlay else 1.0, interpolation="nearest")
+    for ax, name in zip(axes[:, 0], ["image", *rows], strict=True):
+        ax.set_ylabel(name)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     return fig
 
 
