@@ -130,9 +130,9 @@ def main() -> int:
         for name, workers, wall in rows:
             per_core = 60 * n / wall / min(workers, cores)
             print(f"{name:<34} {workers:>7} {wall:>7.1f}s {wall / n:>7.2f}s {per_core:>14.1f}")
-        print(f"hardened, 1 worker, per submission: notebook in its sandbox {phases['sandbox']:.2f} s, "
-              f"trusted checks {phases['trusted']:.2f} s, gradebook and feedback "
-              f"{phases['phase2']:.2f} s")  # fmt: skip
+        print(f"hardened, 1 worker, per submission: notebook in its sandbox "
+              f"{phases['sandbox']:.2f} s, trusted checks {phases['trusted']:.2f} s, gradebook "
+              f"and feedback {phases['phase2']:.2f} s")  # fmt: skip
         print(f"ratio hardened / plain nbgrader (serial, per submission): {serial / plain:.2f}")
         if cluster is not None:
             print(f"ratio cluster / local pool (2 workers each):              {cluster / pool:.2f}")
