@@ -200,7 +200,8 @@ def phase2(
         each.append(time.monotonic() - t0)
     scores = read_scores(settings, course)
     missing = sorted(set(scores) - set(recorded))
-    if missing and prune:
+    export_only = not records
+    if missing and prune and not export_only:
         _prune(settings, missing)
         scores = read_scores(settings, course)
         missing = []
@@ -208,7 +209,7 @@ def phase2(
         record = read_json(settings.out / "work" / student / "status.json", 64 * 1024 * 1024)
         records.append(record or {"student": student, "flags": [], "problems": []})
         recorded[student] = read_json(settings.out / "work" / student / "recorded.json")
-    if missing:
+    if missing and not export_only:
         say(f"grade: {len(missing)} student(s) in the gradebook have no submission in this run "
             f"and were kept: {', '.join(missing[:10])} (--prune removes them)")  # fmt: skip
     answers, starters = _answers(settings, course, sorted(scores))
