@@ -257,3 +257,18 @@ def test_grading_mode_is_what_the_grader_sets(monkeypatch):
                                  limits=sandbox.SandboxLimits(), slot=1, env={}, unsafe=True)
     monkeypatch.setenv("CNNLIB_GRADING", options["env"]["CNNLIB_GRADING"])
     assert cnnlib.grading_mode() is True
+
+
+def test_outcome_checks_never_reach_the_notebooks_sandbox(tmp_path, monkeypatch, capsys):
+    # the true labels of held-out images stay with the grader: the kernel gets nothing to steal
+    a = Assignment()
+    a.check("test_model", Call("predict"), cases=[{"images": np.zeros((2, 3))}],
+            expected=lambda case: np.array([4, 2]))  # fmt: skip
+    shipped = hidden.ship(plan(a, "a9", b"k" * 32))
+    assert shipped == {"test_model": [{"trusted_only": True,
+                                       "probe": {"kind": "call", "function": "predict"}}]}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(shipped))
+    monkeypatch.setenv(hidden.PLAN_ENV, str(path))
+    hidden.hidden_tests("test_model", {"predict": lambda images: np.zeros(2, int)})
+    assert "test_model: the grader checks this cell" in capsys.readouterr().out

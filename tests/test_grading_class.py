@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -276,3 +277,20 @@ def test_nothing_to_grade_or_an_unknown_layout_exits_non_zero(tmp_path, files, m
                    "--unsafe-no-sandbox")  # fmt: skip
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+@needs_bwrap
+def test_a_student_no_longer_handed_in_is_kept_until_pruned_and_exports_agree(lms_class):
+    folder = _moodle_folder(lms_class["tmp"] / "without-bob")
+    shutil.rmtree(next(folder.glob("Bob Smith_*")))
+    out = lms_class["out"]
+    kept = grade("--submissions", str(folder), *lms_class["common"])
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    assert "have no submission in this run and were kept: bsmith" in kept.stdout
+    for export in ("grades.csv", "nbgrader_export.csv"):
+        assert set(read_csv(out / export, "student_id")) == {"jnunez", "bsmith"}, export
+    pruned = grade("--submissions", str(folder), "--prune", *lms_class["common"])
+    assert pruned.returncode == 0, pruned.stderr[-3000:]
+    for export in ("grades.csv", "nbgrader_export.csv"):
+        assert set(read_csv(out / export, "student_id")) == {"jnunez"}, export
+    assert read_csv(out / "canvas.csv", "SIS Login ID")["bsmith"]["A1 (77)"] == ""
