@@ -254,11 +254,15 @@ def phase2(
 
 
 def _prune(settings: Settings, students: list[str]) -> None:
+    """Remove these students' submissions from the gradebook, and the students themselves when
+    they have no other (nbgrader's export lists every student it knows, submission or not)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{settings.out / 'nbgrader' / 'gradebook.db'}") as gb:
         for student in students:
             gb.remove_submission(settings.assignment_id, student)
+            if not gb.find_student(student).submissions:
+                gb.remove_student(student)
 
 
 def main(argv: list[str] | None = None) -> int:
