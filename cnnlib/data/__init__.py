@@ -10,12 +10,16 @@ tensor is handed in), and `cnnlib.torch.fit` takes the same arrays.
 - `load_digits(size=8)`: scikit-learn's 1,797 bundled 8x8 digits, optionally resized to 28x28 or
   32x32; a fixed, seeded train/val/test split. Nothing to download.
 - `synthetic_shapes(n)`: squares, circles, triangles, crosses, bars ... at random positions, sizes
-  and colours, with noise; any number, any size, thousands per second.
+  and colours, with noise; any number, any size, thousands per second. `textured_shapes(n)`: the
+  same shapes, turned, on textures; `textured_digits(X, y)`: digits drawn onto textures at random
+  sizes, places and angles (the source and target tasks of the pretrained weights and lecture 10;
+  see `cnnlib.data.synthetic`).
 - `load_mnist(root)` and `load_cifar10(root)`: the real datasets from their official file formats
   (IDX for MNIST, pickled Python batches for CIFAR-10) in a local folder. They never touch the
   network unless you pass ``download=True``; then every file is checked against its published
   SHA-256 before it is used.
-- `train_val_test_split`, `per_pixel_normalize` / `per_channel_normalize` (statistics fitted on
+- `train_val_test_split`, `select_classes` and `per_class_subset` (some classes only; k examples
+  per class), `per_pixel_normalize` / `per_channel_normalize` (statistics fitted on
   the training set only, then applied to val and test), and the two augmentations of the
   training recipe, `random_crop` and `random_flip` (`Augment` chains them per batch).
 """
@@ -45,9 +49,19 @@ from cnnlib.numpy._checks import (
     describe,
 )
 
+from ._rng import _as_rng
+from .synthetic import (
+    SHAPE_NAMES,
+    TEXTURE_NAMES,
+    synthetic_shapes,
+    textured_digits,
+    textured_shapes,
+)
+
 __all__ = [
     "CIFAR10_CLASSES",
     "SHAPE_NAMES",
+    "TEXTURE_NAMES",
     "Augment",
     "ChecksumError",
     "DownloadError",
@@ -57,12 +71,16 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "per_channel_normalize",
+    "per_class_subset",
     "per_pixel_normalize",
     "random_crop",
     "random_flip",
     "read_idx",
     "resize_images",
+    "select_classes",
     "synthetic_shapes",
+    "textured_digits",
+    "textured_shapes",
     "train_val_test_split",
 ]
 
@@ -129,15 +147,6 @@ class Splits:
 
 # ============================================================================================
 # Splitting
-
-
-def _as_rng(rng, name: str = "rng") -> np.random.Generator:
-    """A NumPy Generator from a Generator, an int seed or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {describe(rng)}")
 
 
 def _count(name: str, value, total: int) -> int:
@@ -209,6 +218,51 @@ def train_val_test_split(
         class_names = tuple(str(c) for c in range(int(y.max()) + 1))
     return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx],
                   tuple(class_names))
+
+
+def select_classes(X, y, classes) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of some classes only, relabelled 0, 1, ... in the order given.
+
+    X: (N, ...), y: (N,) integer labels; classes: the labels to keep, e.g. (5, 6, 7, 8, 9).
+    Returns X[kept] and the new labels: an example of classes[i] gets label i. Order is kept.
+    ``select_classes(*digits.train, range(5))`` is the digits 0-4.
+    """
+    X = np.asarray(X)
+    y = _check_labels_1d("y", y, X.shape[0] if X.ndim else -1)
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct labels, at least one, got {classes}")
+    absent = [c for c in classes if not np.any(y == c)]
+    if absent:
+        raise ValueError(f"classes {absent} have no examples in y (its labels are "
+                         f"{np.unique(y).tolist()})")
+    new_label = np.full(int(max(y.max(), max(classes))) + 1, -1, dtype=np.int64)
+    new_label[classes] = np.arange(len(classes))
+    kept = np.flatnonzero(np.isin(y, classes))
+    return X[kept], new_label[y[kept]]
+
+
+def per_class_subset(X, y, per_class: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` examples of every class, drawn at random without replacement: the "k labelled
+    examples per class" of few-shot experiments.
+
+    X: (N, ...), y: (N,) labels. Returns (X_k, y_k) with k examples of each class present in y,
+    in their original order. The same seed draws the same examples, and a larger k drawn with
+    the same seed contains the smaller one's examples (each class is shuffled once, then cut).
+    """
+    X = np.asarray(X)
+    y = _check_labels_1d("y", y, X.shape[0] if X.ndim else -1)
+    per_class = check_positive_int("per_class", per_class)
+    rng = _as_rng(seed, "seed")
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if members.size < per_class:
+            raise ValueError(f"per_class={per_class} but class {c} has only {members.size} "
+                             f"examples")
+        chosen.append(rng.permutation(members)[:per_class])
+    kept = np.sort(np.concatenate(chosen))
+    return X[kept], y[kept]
 
 
 # ============================================================================================
@@ -289,94 +343,6 @@ def load_digits(
     labels = bunch.target.astype(np.int64)
     return train_val_test_split(images, labels, val=val, test=test, seed=seed,
                                 class_names=DIGIT_CLASSES)
-
-
-# ============================================================================================
-# Synthetic shapes
-
-SHAPE_NAMES = (
-    "square", "circle", "triangle", "cross", "horizontal bar",
-    "vertical bar", "ring", "diamond", "x", "frame",
-)
-
-
-def _shape_mask(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pixels inside shape `kind`, given coordinates (u, v) relative to its centre, in units of
-    its half-size (so each shape fills roughly [-1, 1] x [-1, 1]); v grows downwards."""
-    au, av = np.abs(u), np.abs(v)
-    box = np.maximum(au, av)
-    thick = 0.3
-    if kind == 0:                                   # filled square
-        return box <= 0.85
-    if kind == 1:                                   # filled disc
-        return u * u + v * v <= 1.0
-    if kind == 2:                                   # triangle, apex up
-        return (v <= 0.85) & (au <= (v + 1.0) / 2.0)
-    if kind == 3:                                   # plus sign
-        return (box <= 1.0) & ((au <= thick) | (av <= thick))
-    if kind == 4:                                   # horizontal bar
-        return (au <= 1.0) & (av <= thick)
-    if kind == 5:                                   # vertical bar
-        return (av <= 1.0) & (au <= thick)
-    if kind == 6:                                   # ring
-        radius2 = u * u + v * v
-        return (radius2 <= 1.0) & (radius2 >= 0.55**2)
-    if kind == 7:                                   # diamond
-        return au + av <= 1.0
-    if kind == 8:                                   # diagonal cross
-        return (box <= 0.9) & ((np.abs(u - v) <= 1.4 * thick) | (np.abs(u + v) <= 1.4 * thick))
-    return (box <= 1.0) & (box >= 0.65)             # 9: hollow square
-
-
-def synthetic_shapes(
-    n: int, size: int = 32, num_classes: int = 10, channels: int = 3, noise: float = 0.05,
-    seed=0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`n` images of simple shapes, one shape per image, the label saying which.
-
-    Returns X: (n, channels, size, size) float32 in [0, 1] and y: (n,) int64 in
-    [0, num_classes); the class names are ``SHAPE_NAMES[:num_classes]`` (square, circle,
-    triangle, cross, horizontal bar, vertical bar, ring, diamond, x, frame).
-
-    Each shape gets a random centre, half-size (20-45% of the image side, never cut off at the
-    border) and colour; the background gets another, darker colour; then Gaussian pixel noise
-    of standard deviation `noise` is added and the result clipped to [0, 1]. The classes are
-    balanced (counts differ by at most one) and shuffled. Same seed, same images. size >= 8.
-    """
-    n = check_positive_int("n", n)
-    size = check_positive_int("size", size, minimum=8)
-    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
-    if num_classes > len(SHAPE_NAMES):
-        raise ValueError(f"num_classes must be at most {len(SHAPE_NAMES)} "
-                         f"({', '.join(SHAPE_NAMES)}), got {num_classes}")
-    channels = check_positive_int("channels", channels)
-    noise = check_number("noise", noise, 0.0)
-    rng = _as_rng(seed, "seed")
-
-    labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
-    half = rng.uniform(0.2, 0.45, n) * size                       # half-size in pixels
-    centre_y = rng.uniform(half, size - half)
-    centre_x = rng.uniform(half, size - half)
-    foreground = rng.uniform(0.55, 1.0, (n, channels)).astype(np.float32)
-    background = rng.uniform(0.0, 0.35, (n, channels)).astype(np.float32)
-
-    grid = np.arange(size) + 0.5                                  # pixel centres
-    images = np.empty((n, channels, size, size), dtype=np.float32)
-    for kind in range(num_classes):
-        idx = np.flatnonzero(labels == kind)
-        if idx.size == 0:
-            continue
-        v = (grid[None, :, None] - centre_y[idx, None, None]) / half[idx, None, None]
-        u = (grid[None, None, :] - centre_x[idx, None, None]) / half[idx, None, None]
-        inside = _shape_mask(kind, u, v)[:, None]                 # (k, 1, size, size)
-        images[idx] = np.where(inside, foreground[idx, :, None, None],
-                               background[idx, :, None, None])
-    if noise > 0:
-        pixel_noise = rng.standard_normal(images.shape, dtype=np.float32)
-        pixel_noise *= np.float32(noise)
-        images += pixel_noise
-        np.clip(images, 0.0, 1.0, out=images)
-    return images, labels
 
 
 # ============================================================================================
