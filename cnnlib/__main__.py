@@ -10,6 +10,7 @@ import sys
 COMMANDS = {
     "summary": ("cnnlib.torch.summary", "per-layer table of a zoo model: shapes, memory, FLOPs"),
     "grade": ("cnnlib.grading.autograde", "grade a whole class's submissions safely, in parallel"),
+    "pretrain": ("cnnlib.pretrained.pretrain", "retrain a course network's pretrained weights"),
 }
 
 
