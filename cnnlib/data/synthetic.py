@@ -189,7 +189,7 @@ def textured_shapes(
     from TEXTURE_NAMES (flat, stripes, checks, dots, gradient, blotches) with its own colour,
     orientation and scale; the shape is the brighter of the two regions in half of the images
     and the darker in the other half; then Gaussian pixel noise of standard deviation `noise`,
-    clipped to [0, 1]. About 10,000 images of 32x32 a second. size >= 8.
+    clipped to [0, 1]. A few thousand 32x32 images a second. size >= 8.
     """
     n = check_positive_int("n", n)
     size = check_positive_int("size", size, minimum=8)
