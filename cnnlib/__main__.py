@@ -11,6 +11,7 @@ COMMANDS = {
     "summary": ("cnnlib.torch.summary", "per-layer table of a zoo model: shapes, memory, FLOPs"),
     "grade": ("cnnlib.grading.autograde", "grade a whole class's submissions safely, in parallel"),
     "formgrade": ("cnnlib.grading.formgrade", "nbgrader's formgrader on the grader's gradebook"),
+    "pretrain": ("cnnlib.pretrained.pretrain", "retrain a course network's pretrained weights"),
 }
 
 

@@ -12,8 +12,9 @@ Loading (this module):
 
 - `load_digits(size=8)`: scikit-learn's 1,797 bundled 8x8 digits, optionally resized to 28x28 or
   32x32; a fixed, seeded train/val/test split. Nothing to download.
-- `synthetic_shapes(n)`: squares, circles, triangles, crosses, bars ... at random positions, sizes
-  and colours, with noise; any number, any size, thousands per second.
+- `synthetic_shapes(n)`, `textured_shapes(n)`, `textured_digits(n)` (`cnnlib.data.synthetic`):
+  generated images, any number, any size: plain shapes with noise, and the pretrained networks'
+  source tasks (ten shapes on textures; digits drawn onto textures).
 - `load_mnist(root)` and `load_cifar10(root)`: the real datasets from their official file formats
   (IDX for MNIST, pickled Python batches for CIFAR-10) in a local folder. They never touch the
   network unless you pass ``download=True``; then every file is checked against its published
@@ -21,7 +22,8 @@ Loading (this module):
 
 Then one module per step of the recipe, all re-exported here (``data.Augment`` etc.):
 
-- `cnnlib.data.splits`: `Splits` and `train_val_test_split` (stratified, seeded).
+- `cnnlib.data.splits`: `Splits`, `train_val_test_split` (stratified, seeded), `select_classes`
+  and `per_class_subset` (some classes only; k examples per class).
 - `cnnlib.data.preprocess`: `per_pixel_normalize` / `per_channel_normalize` (statistics fitted
   on the training set only, then applied to val and test), and PCA / ZCA whitening
   (`pca_whiten`, `zca_whiten`).
@@ -49,7 +51,6 @@ import numpy as np
 from cnnlib.numpy._checks import (
     as_pair,
     check_ndim,
-    check_number,
     check_positive_int,
     describe,
 )
@@ -58,7 +59,14 @@ from . import augment, preprocess, splits
 from .augment import *  # noqa: F403
 from .preprocess import *  # noqa: F403
 from .splits import *  # noqa: F403
-from .splits import Splits, _as_rng, train_val_test_split
+from .splits import Splits, train_val_test_split
+from .synthetic import (
+    SHAPE_NAMES,
+    TEXTURE_NAMES,
+    synthetic_shapes,
+    textured_digits,
+    textured_shapes,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -70,7 +78,10 @@ __all__ = [
     "load_mnist",
     "read_idx",
     "resize_images",
+    "TEXTURE_NAMES",
     "synthetic_shapes",
+    "textured_digits",
+    "textured_shapes",
     *splits.__all__,
     *preprocess.__all__,
     *augment.__all__,
@@ -160,94 +171,6 @@ def load_digits(
     labels = bunch.target.astype(np.int64)
     return train_val_test_split(images, labels, val=val, test=test, seed=seed,
                                 class_names=DIGIT_CLASSES)
-
-
-# ============================================================================================
-# Synthetic shapes
-
-SHAPE_NAMES = (
-    "square", "circle", "triangle", "cross", "horizontal bar",
-    "vertical bar", "ring", "diamond", "x", "frame",
-)
-
-
-def _shape_mask(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Pixels inside shape `kind`, given coordinates (u, v) relative to its centre, in units of
-    its half-size (so each shape fills roughly [-1, 1] x [-1, 1]); v grows downwards."""
-    au, av = np.abs(u), np.abs(v)
-    box = np.maximum(au, av)
-    thick = 0.3
-    if kind == 0:                                   # filled square
-        return box <= 0.85
-    if kind == 1:                                   # filled disc
-        return u * u + v * v <= 1.0
-    if kind == 2:                                   # triangle, apex up
-        return (v <= 0.85) & (au <= (v + 1.0) / 2.0)
-    if kind == 3:                                   # plus sign
-        return (box <= 1.0) & ((au <= thick) | (av <= thick))
-    if kind == 4:                                   # horizontal bar
-        return (au <= 1.0) & (av <= thick)
-    if kind == 5:                                   # vertical bar
-        return (av <= 1.0) & (au <= thick)
-    if kind == 6:                                   # ring
-        radius2 = u * u + v * v
-        return (radius2 <= 1.0) & (radius2 >= 0.55**2)
-    if kind == 7:                                   # diamond
-        return au + av <= 1.0
-    if kind == 8:                                   # diagonal cross
-        return (box <= 0.9) & ((np.abs(u - v) <= 1.4 * thick) | (np.abs(u + v) <= 1.4 * thick))
-    return (box <= 1.0) & (box >= 0.65)             # 9: hollow square
-
-
-def synthetic_shapes(
-    n: int, size: int = 32, num_classes: int = 10, channels: int = 3, noise: float = 0.05,
-    seed=0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`n` images of simple shapes, one shape per image, the label saying which.
-
-    Returns X: (n, channels, size, size) float32 in [0, 1] and y: (n,) int64 in
-    [0, num_classes); the class names are ``SHAPE_NAMES[:num_classes]`` (square, circle,
-    triangle, cross, horizontal bar, vertical bar, ring, diamond, x, frame).
-
-    Each shape gets a random centre, half-size (20-45% of the image side, never cut off at the
-    border) and colour; the background gets another, darker colour; then Gaussian pixel noise
-    of standard deviation `noise` is added and the result clipped to [0, 1]. The classes are
-    balanced (counts differ by at most one) and shuffled. Same seed, same images. size >= 8.
-    """
-    n = check_positive_int("n", n)
-    size = check_positive_int("size", size, minimum=8)
-    num_classes = check_positive_int("num_classes", num_classes, minimum=2)
-    if num_classes > len(SHAPE_NAMES):
-        raise ValueError(f"num_classes must be at most {len(SHAPE_NAMES)} "
-                         f"({', '.join(SHAPE_NAMES)}), got {num_classes}")
-    channels = check_positive_int("channels", channels)
-    noise = check_number("noise", noise, 0.0)
-    rng = _as_rng(seed, "seed")
-
-    labels = rng.permutation(np.arange(n) % num_classes).astype(np.int64)
-    half = rng.uniform(0.2, 0.45, n) * size                       # half-size in pixels
-    centre_y = rng.uniform(half, size - half)
-    centre_x = rng.uniform(half, size - half)
-    foreground = rng.uniform(0.55, 1.0, (n, channels)).astype(np.float32)
-    background = rng.uniform(0.0, 0.35, (n, channels)).astype(np.float32)
-
-    grid = np.arange(size) + 0.5                                  # pixel centres
-    images = np.empty((n, channels, size, size), dtype=np.float32)
-    for kind in range(num_classes):
-        idx = np.flatnonzero(labels == kind)
-        if idx.size == 0:
-            continue
-        v = (grid[None, :, None] - centre_y[idx, None, None]) / half[idx, None, None]
-        u = (grid[None, None, :] - centre_x[idx, None, None]) / half[idx, None, None]
-        inside = _shape_mask(kind, u, v)[:, None]                 # (k, 1, size, size)
-        images[idx] = np.where(inside, foreground[idx, :, None, None],
-                               background[idx, :, None, None])
-    if noise > 0:
-        pixel_noise = rng.standard_normal(images.shape, dtype=np.float32)
-        pixel_noise *= np.float32(noise)
-        images += pixel_noise
-        np.clip(images, 0.0, 1.0, out=images)
-    return images, labels
 
 
 # ============================================================================================

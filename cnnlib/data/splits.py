@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from cnnlib.numpy._checks import check_ndim, check_number, describe
+from cnnlib.numpy._checks import check_ndim, check_number, check_positive_int, describe
 
-__all__ = ["Splits", "train_val_test_split"]
+__all__ = ["Splits", "per_class_subset", "select_classes", "train_val_test_split"]
 
 
 # ============================================================================================
@@ -155,3 +155,48 @@ def train_val_test_split(
         class_names = tuple(str(c) for c in range(int(y.max()) + 1))
     return Splits(X[train_idx], y[train_idx], X[val_idx], y[val_idx], X[test_idx], y[test_idx],
                   tuple(class_names))
+
+
+def select_classes(X, y, classes) -> tuple[np.ndarray, np.ndarray]:
+    """The examples of some classes only, relabelled 0, 1, ... in the order given.
+
+    X: (N, ...), y: (N,) integer labels; classes: the labels to keep, e.g. (5, 6, 7, 8, 9).
+    Returns X[kept] and the new labels: an example of classes[i] gets label i. Order is kept.
+    ``select_classes(*digits.train, range(5))`` is the digits 0-4.
+    """
+    X = np.asarray(X)
+    y = _check_labels_1d("y", y, X.shape[0] if X.ndim else -1)
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct labels, at least one, got {classes}")
+    absent = [c for c in classes if not np.any(y == c)]
+    if absent:
+        raise ValueError(f"classes {absent} have no examples in y (its labels are "
+                         f"{np.unique(y).tolist()})")
+    new_label = np.full(int(max(y.max(), max(classes))) + 1, -1, dtype=np.int64)
+    new_label[classes] = np.arange(len(classes))
+    kept = np.flatnonzero(np.isin(y, classes))
+    return X[kept], new_label[y[kept]]
+
+
+def per_class_subset(X, y, per_class: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """`per_class` examples of every class, drawn at random without replacement: the "k labelled
+    examples per class" of few-shot experiments.
+
+    X: (N, ...), y: (N,) labels. Returns (X_k, y_k) with k examples of each class present in y,
+    in their original order. The same seed draws the same examples, and a larger k drawn with
+    the same seed contains the smaller one's examples (each class is shuffled once, then cut).
+    """
+    X = np.asarray(X)
+    y = _check_labels_1d("y", y, X.shape[0] if X.ndim else -1)
+    per_class = check_positive_int("per_class", per_class)
+    rng = _as_rng(seed, "seed")
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if members.size < per_class:
+            raise ValueError(f"per_class={per_class} but class {c} has only {members.size} "
+                             f"examples")
+        chosen.append(rng.permutation(members)[:per_class])
+    kept = np.sort(np.concatenate(chosen))
+    return X[kept], y[kept]
