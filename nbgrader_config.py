@@ -7,9 +7,10 @@ c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this f
 c.CourseDirectory.course_id = "cnn-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
-# checks.py: an assignment's trusted checks (solutions/<id>/checks.py) are never released.
+# checks.py: an assignment's trusted checks (solutions/<id>/checks.py) are never released, nor
+# *.weights.npz: weights a notebook trained and saved beside itself (students hand in their own).
 c.CourseDirectory.ignore = [
-    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "checks.py",
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "checks.py", "*.weights.npz",
 ]
 
 # What a student sees in place of a solution.

@@ -22,17 +22,21 @@ from cnnlib.grading.cases import (
 )
 from cnnlib.grading.checks import CheckFailure, call_repr, check_function, check_table
 from cnnlib.grading.compare import Accuracy, Close, Table
+from cnnlib.grading.held_out import HeldOut, perturbed_digits
 from cnnlib.grading.hidden import hidden_tests
-from cnnlib.grading.probes import Call, ForwardBackward, Probe
+from cnnlib.grading.probes import Backward, Call, Forward, ForwardBackward, Probe
 
 __all__ = [
     "Accuracy",
     "Assignment",
+    "Backward",
     "Call",
     "Check",
     "CheckFailure",
     "Close",
+    "Forward",
     "ForwardBackward",
+    "HeldOut",
     "Probe",
     "Table",
     "call_repr",
@@ -42,6 +46,7 @@ __all__ = [
     "conv_geometry_cases",
     "hidden_tests",
     "load_checks",
+    "perturbed_digits",
     "receptive_field_cases",
     "same_padding_cases",
 ]

@@ -17,11 +17,11 @@ grade cells' hidden tests read it. It defines `assignment`::
 
 and each grade cell's hidden tests are one line, `hidden_tests("test_same_padding", globals())`.
 
-A check is: a probe (what to call: `Call`, `ForwardBackward`, or your own `Probe`), the cases (a
-list, or a function of a seed that returns one: fixed edge cases first, then random ones), the
-reference (a function, or a dict of them, that the probe runs on the grader's side to get the
-expected outcome) or `expected` (a function of the case, for outcomes such as true labels), a
-comparator (`Close(rtol=...)`, `Table()`, `Accuracy(at_least=...)`), and:
+A check is: a probe (what to call: `Call`, `ForwardBackward`, `Forward`, `Backward`, or your
+own `Probe`), the cases (a list, or a function of a seed that returns one: fixed edge cases first,
+then random ones), the reference (a function, or a dict of them, that the probe runs on the
+grader's side to get the expected outcome) or `expected` (a function of the case, for outcomes
+such as true labels), a comparator (`Close(rtol=...)`, `Table()`, `Accuracy(at_least=...)`), and:
 
 - `plug_in`: names of earlier functions this check builds on. Where the student's own version
   failed its checks, the grader plugs in the solution's version for this check only, so an early
@@ -46,19 +46,27 @@ from pathlib import Path
 
 from cnnlib.grading import secret as course_secret
 from cnnlib.grading.compare import Close
-from cnnlib.grading.probes import Call, ForwardBackward, Namespace, Probe, run_case
+from cnnlib.grading.probes import (
+    Backward,
+    Call,
+    Forward,
+    ForwardBackward,
+    Namespace,
+    Probe,
+    run_case,
+)
 
 __all__ = ["Assignment", "Check", "load_checks", "plan", "solution_cells"]
 
 CHECKS_FILE = "checks.py"
-_PROBES = (Call, ForwardBackward, Probe)
+_PROBES = (Call, ForwardBackward, Forward, Backward, Probe)
 
 
 @dataclasses.dataclass(frozen=True)
 class Check:
     """One trusted check of a grade cell (see the module docstring)."""
 
-    probe: Call | ForwardBackward | Probe
+    probe: Call | ForwardBackward | Forward | Backward | Probe
     cases: Callable[[int], list[dict]] | Sequence[dict]
     reference: Callable | Mapping[str, Callable] | None = None
     expected: Callable[[dict], object] | None = None
@@ -78,7 +86,7 @@ class Check:
     def reference_namespace(self) -> Namespace:
         if isinstance(self.reference, Mapping):
             return Namespace(dict(self.reference))
-        if not isinstance(self.probe, Call):
+        if not isinstance(self.probe, Call | Forward):
             raise TypeError(
                 f"reference: a {type(self.probe).__name__} probe needs a dict of reference "
                 "functions by name, not one function"
@@ -123,7 +131,9 @@ class Assignment:
         if isinstance(probe, str):
             probe = Call(probe)
         if not isinstance(probe, _PROBES):
-            raise TypeError(f"probe: expected Call, ForwardBackward or Probe, got {probe!r}")
+            raise TypeError(
+                f"probe: expected Call, ForwardBackward, Forward, Backward or Probe, got {probe!r}"
+            )
         if ("reference" in options) == ("expected" in options):
             raise TypeError(f"{grade_id}: give exactly one of reference= or expected=")
         made = Check(probe, cases, **options)

@@ -28,10 +28,14 @@ def python_binds() -> list[tuple[str, str]]:
 
 
 def copy_inputs(course: Course, extra_files: dict[str, Path], dest: Path) -> None:
-    """The release's data files (everything but the notebook), then the student's extra files."""
+    """The release's data files (everything but the notebook), then the student's extra files.
+
+    A file the students hand in (trained weights) never comes from the release folder, even
+    where someone ran the release notebook there and left one behind.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     for item in course.release_dir.iterdir():
-        if item.suffix != ".ipynb" and item.is_file():
+        if item.suffix != ".ipynb" and item.is_file() and item.name not in course.submitted_files:
             shutil.copy(item, dest / item.name)
     for name, path in extra_files.items():
         if not (dest / name).exists():  # a student's file never replaces a release file

@@ -8,6 +8,11 @@ functions (the grader's own process), so the expected outcome is whatever the re
 - `ForwardBackward("layer_forward", "layer_backward")`: case `{"inputs": {...}, "dout": array}`;
   `out, cache = forward(**inputs)`, then `grads = backward(dout, cache)`; the outcome is
   `{"out": out, "grads": grads}`. The backward pass is judged on the student's own cache.
+- `Forward("layer_forward")` and `Backward("layer_forward", "layer_backward")`: the two halves
+  of a layer graded in cells of their own. `Forward`: `out, cache = forward(**case)`, the
+  outcome is `out`. `Backward`: the case of `ForwardBackward`, the outcome is the gradients
+  (a tuple, one per array argument of the forward); only the backward is its subject, so name
+  the forward in the check's `plug_in` and an error in the forward costs the forward's cell only.
 - `Probe(function, subjects=(...))`: any function `probe(ns, **case)` written in a checks file;
   `ns["name"]` is the student's (or the reference's) `name`. It travels as source text, so it must
   be self-contained (imports inside it).
@@ -31,7 +36,9 @@ from cnnlib.grading.compare import describe
 
 __all__ = [
     "REFERENCE_REMOVED",
+    "Backward",
     "Call",
+    "Forward",
     "ForwardBackward",
     "Namespace",
     "NotDefined",
@@ -108,15 +115,8 @@ class ForwardBackward:
         return (self.forward, self.backward)
 
     def run(self, ns: Mapping, case: dict):
-        result = ns[self.forward](**case["inputs"])
-        if not isinstance(result, tuple) or len(result) != 2:
-            raise TypeError(
-                f"{self.forward} must return (out, cache), got {describe(result)}"
-            )
-        out, cache = result
-        grads = ns[self.backward](case["dout"], cache)
-        grads = tuple(grads) if isinstance(grads, tuple | list) else (grads,)
-        return {"out": out, "grads": grads}
+        out, cache = _forward(ns, self.forward, case["inputs"])
+        return {"out": out, "grads": _backward(ns, self.backward, case["dout"], cache)}
 
     def describe_call(self, case: dict) -> str:
         forward = call_text(self.forward, case["inputs"])
@@ -124,6 +124,68 @@ class ForwardBackward:
 
     def spec(self) -> dict:
         return {"kind": "forward_backward", "forward": self.forward, "backward": self.backward}
+
+
+def _forward(ns: Mapping, name: str, inputs: dict):
+    """`out, cache = ns[name](**inputs)`, or a TypeError saying what a forward must return."""
+    result = ns[name](**inputs)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"{name} must return (out, cache), got {describe(result)}")
+    return result
+
+
+def _backward(ns: Mapping, name: str, dout, cache) -> tuple:
+    """The gradients `ns[name](dout, cache)` returns, always as a tuple (one gradient or more)."""
+    grads = ns[name](dout, cache)
+    return tuple(grads) if isinstance(grads, tuple | list) else (grads,)
+
+
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """A layer's forward pass alone: `out, cache = function(**case)`; the outcome is `out`."""
+
+    function: str
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return (self.function,)
+
+    def run(self, ns: Mapping, case: dict):
+        return _forward(ns, self.function, case)[0]
+
+    def describe_call(self, case: dict) -> str:
+        return call_text(self.function, case)
+
+    def spec(self) -> dict:
+        return {"kind": "forward", "function": self.function}
+
+
+@dataclasses.dataclass(frozen=True)
+class Backward:
+    """A layer's backward pass, on the cache of the forward: the outcome is the gradients.
+
+    The case is `ForwardBackward`'s, `{"inputs": {...}, "dout": array}`. Only the backward is
+    the subject: put the forward in the check's `plug_in`, so that where the student's forward
+    failed its own check, the solution's makes the cache (in the layout the assignment asks for).
+    """
+
+    forward: str
+    backward: str
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return (self.backward,)
+
+    def run(self, ns: Mapping, case: dict):
+        _, cache = _forward(ns, self.forward, case["inputs"])
+        return _backward(ns, self.backward, case["dout"], cache)
+
+    def describe_call(self, case: dict) -> str:
+        forward = call_text(self.forward, case["inputs"])
+        return f"{forward} then {self.backward}(dout, cache)"
+
+    def spec(self) -> dict:
+        return {"kind": "backward", "forward": self.forward, "backward": self.backward}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +217,10 @@ def probe_from_spec(spec: dict):
         return Call(str(spec["function"]))
     if kind == "forward_backward":
         return ForwardBackward(str(spec["forward"]), str(spec["backward"]))
+    if kind == "forward":
+        return Forward(str(spec["function"]))
+    if kind == "backward":
+        return Backward(str(spec["forward"]), str(spec["backward"]))
     if kind == "script":
         names: dict = {"__name__": "cnnlib_grading_probe"}
         exec(compile(spec["source"], f"<probe {spec['name']}>", "exec"), names)
