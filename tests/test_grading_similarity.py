@@ -48,6 +48,12 @@ def lenet5_table(input_shape=(1, 28, 28)):
 '''
 
 
+def _find(answers, starters, package):
+    findings, compared = similarity.find_copies(answers, starters, package)
+    assert compared <= sum(len(cells) for cells in answers.values())
+    return findings
+
+
 def _solution(name: str) -> str:
     import nbformat
 
@@ -74,11 +80,22 @@ def test_normalising_forgets_names_comments_docstrings_and_layout():
 
 def test_a_pasted_and_renamed_reference_is_flagged_with_its_lines():
     answers = {"mallory": {"conv_output_size": _pasted_and_renamed()}}
-    findings = similarity.find_copies(answers, {}, PACKAGE)
+    findings = _find(answers, {}, PACKAGE)
     assert [(f.kind, f.student, f.other) for f in findings] == [
         ("copy_of_reference", "mallory", "cnnlib.arithmetic.conv_output_size")]  # fmt: skip
     assert findings[0].share >= similarity.REFERENCE_SHARE
     assert any("room // s + 1" in line for line in findings[0].lines)
+
+
+def test_a_paste_with_a_line_deleted_is_still_a_paste():
+    # dropping one line (an argument check, say) must not hide the rest of the copy
+    pasted = _pasted_and_renamed().splitlines()
+    first_check = next(i for i, line in enumerate(pasted) if "_int(" in line)
+    del pasted[first_check]
+    answers = {"mallory": {"conv_output_size": "\n".join(pasted) + "\n"}}
+    findings = _find(answers, {}, PACKAGE)
+    assert [(f.kind, f.other) for f in findings] == [
+        ("copy_of_reference", "cnnlib.arithmetic.conv_output_size")]  # fmt: skip
 
 
 def test_two_correct_answers_written_apart_are_not_flagged():
@@ -87,14 +104,14 @@ def test_two_correct_answers_written_apart_are_not_flagged():
         "bob": {"lenet5_table": ANOTHER_LENET5},
     }
     starters = {"lenet5_table": STUB}
-    assert similarity.find_copies(answers, starters, PACKAGE) == []
+    assert _find(answers, starters, PACKAGE) == []
 
 
 def test_an_identical_pair_of_substantial_answers_is_flagged():
     renamed = ANOTHER_LENET5.replace("table", "rows").replace("height", "h")
     answers = {"bob": {"lenet5_table": ANOTHER_LENET5}, "eve": {"lenet5_table": renamed},
                "alice": {"lenet5_table": _solution("lenet5_table")}}  # fmt: skip
-    findings = similarity.find_copies(answers, {"lenet5_table": STUB}, PACKAGE)
+    findings = _find(answers, {"lenet5_table": STUB}, PACKAGE)
     assert [(f.kind, f.student, f.other) for f in findings] == [("near_identical", "bob", "eve")]
     assert findings[0].share == 1.0 and findings[0].lines
 
@@ -102,6 +119,25 @@ def test_an_identical_pair_of_substantial_answers_is_flagged():
 def test_short_answers_are_never_evidence():
     one_liner = "def same_padding(kernel, dilation=1):\n    return (dilation * (kernel - 1)) // 2\n"
     answers = {s: {"same_padding": one_liner} for s in ("a", "b", "c")}
-    assert similarity.find_copies(answers, {}, PACKAGE) == []
+    assert _find(answers, {}, PACKAGE) == []
     lines = similarity.report_lines([], 0)
     assert f"at least {similarity.MIN_TOKENS} tokens" in lines[0]
+
+
+def test_what_most_of_the_class_writes_alike_is_idiom_not_evidence():
+    # ten students write the same long answer (the exercise's idiom): no pair is flagged for it,
+    # while two who share more than the idiom still are
+    idiom = ANOTHER_LENET5
+    answers = {f"s{i}": {"lenet5_table": idiom} for i in range(10)}
+    extra = """
+    # and more
+    for row in table:
+        row['ratio'] = row['params'] / (row['flops'] + 1)
+        row['kb'] = round(row['memory_kb'], 3)
+        row['big'] = row['params'] > 1000 and row['flops'] > 1000
+    return table
+"""
+    shared = idiom.replace("    return table\n", extra)
+    answers["x"], answers["y"] = {"lenet5_table": shared}, {"lenet5_table": shared}
+    findings = _find(answers, {"lenet5_table": STUB}, PACKAGE)
+    assert {(f.student, f.other) for f in findings} == {("x", "y")}

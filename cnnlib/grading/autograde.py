@@ -213,8 +213,8 @@ def phase2(
         say(f"grade: {len(missing)} student(s) in the gradebook have no submission in this run "
             f"and were kept: {', '.join(missing[:10])} (--prune removes them)")  # fmt: skip
     answers, starters = _answers(settings, course, sorted(scores))
-    findings = similarity.find_copies(answers, starters, course.package_dir,
-                                      cache=settings.out / "library-shingles.json")  # fmt: skip
+    findings, compared = similarity.find_copies(answers, starters, course.package_dir,
+                                                cache=settings.out / "library-shingles.json")
     copies: dict[str, list[str]] = {}
     for f in findings:
         copies.setdefault(f.student, []).append(
@@ -243,11 +243,6 @@ def phase2(
         if student in by_student and (index := sorted(recorded).index(student)) < len(each):
             each[index] += time.monotonic() - t0
         entries.append(entry)
-    compared = sum(
-        1 for cells in answers.values() for g, source in cells.items()
-        if len(similarity._answer(source, starters.get(g, ""))) + similarity.K - 1
-        >= similarity.MIN_TOKENS
-    )  # fmt: skip
     write_exports(settings, course, entries)
     return {"entries": entries, "phase2_each": each,
             "copies": similarity.report_lines(findings, compared)}  # fmt: skip

@@ -5,11 +5,14 @@ variables, reformatting and rewriting comments should not hide that, and an hone
 that half the class writes the same way must not look like copying. So:
 
 1. Each answer is reduced to its tokens with comments, docstrings and whitespace gone, the
-   starter code (the release's answer cell) removed, and every local name replaced by its order of
-   first appearance (`v0`, `v1`, ...); keywords, builtins, attributes (`.shape`) and module names
-   (`np`) are kept.
-2. An answer is compared only when it has at least MIN_TOKENS such tokens left (short answers are
-   not distinctive), as sets of K-token shingles.
+   starter code (the release's answer cell) removed, and every local name replaced by one and the
+   same placeholder (so renaming hides nothing, and neither does deleting a line, which would
+   shift names numbered by first appearance); keywords, builtins, attributes (`.shape`) and
+   module names (`np`) are kept.
+2. Answers are compared as sets of K-token shingles. A shingle that many answers to the same cell
+   hold (more than COMMON_SHARE of them, and at least COMMON_MIN) is the exercise's own idiom and
+   is dropped; an answer is compared only when MIN_TOKENS tokens' worth of its own are left
+   (short answers, and answers everyone writes alike, are not distinctive).
 3. It is a near-copy of the reference when at least REFERENCE_SHARE of its shingles occur in one
    function of cnnlib's source (normalised the same way); two students' answers to the same cell
    are near-identical when their shingle sets overlap by at least PAIR_SHARE (Jaccard).
@@ -33,12 +36,16 @@ from pathlib import Path
 
 from cnnlib.grading.nbrunner import _atomic_write
 
-__all__ = ["MIN_TOKENS", "PAIR_SHARE", "REFERENCE_SHARE", "Finding", "find_copies", "normalise"]
+__all__ = [
+    "COMMON_SHARE", "MIN_TOKENS", "PAIR_SHARE", "REFERENCE_SHARE", "Finding", "find_copies",
+    "normalise",
+]  # fmt: skip
 
 K = 8
 MIN_TOKENS = 60
 REFERENCE_SHARE = 0.6
 PAIR_SHARE = 0.8
+COMMON_SHARE, COMMON_MIN = 0.1, 3
 _MODULES = {"np", "numpy", "math", "torch", "nn", "F", "self"}
 _KEEP = set(keyword.kwlist) | set(dir(builtins)) | _MODULES
 
@@ -73,7 +80,6 @@ def _docstring_lines(source: str) -> set[int]:
 def normalise(source: str) -> list[tuple[str, int]]:
     """(token, line number) pairs of `source`, normalised as the module docstring says."""
     skip = _docstring_lines(source)
-    names: dict[str, str] = {}
     out = []
     previous = ""
     try:
@@ -89,7 +95,7 @@ def normalise(source: str) -> list[tuple[str, int]]:
         if tok.type == tokenize.STRING:
             text = "STR"
         elif tok.type == tokenize.NAME and text not in _KEEP and previous != ".":
-            text = names.setdefault(text, f"v{len(names)}")
+            text = "v"
         out.append((text, line))
         previous = tok.string
     return out
@@ -157,55 +163,78 @@ def _library_functions(package_dir: Path, cache: Path | None = None) -> dict[str
     return functions
 
 
+def _common(per_student: dict[str, dict[tuple, list[int]]]) -> set[tuple]:
+    """Shingles that more than COMMON_SHARE of the answers (and at least COMMON_MIN of them) hold:
+    the idiom of the exercise (the four loops of a convolution, say), not anyone's own work."""
+    counts: dict[tuple, int] = defaultdict(int)
+    for shingles in per_student.values():
+        for shingle in shingles:
+            counts[shingle] += 1
+    limit = max(COMMON_MIN, COMMON_SHARE * len(per_student))
+    return {shingle for shingle, n in counts.items() if n > limit}
+
+
 def find_copies(
     answers: dict[str, dict[str, str]],
     starters: dict[str, str],
     package_dir: Path,
     cache: Path | None = None,
-) -> list[Finding]:
-    """answers: student -> {grade_id: answer source}; starters: grade_id -> the release's cell;
-    cache: a file to keep the library's shingles in between runs."""
+) -> tuple[list[Finding], int]:
+    """(findings, how many answers were long enough to compare).
+
+    answers: student -> {grade_id: answer source}; starters: grade_id -> the release's cell;
+    cache: a file to keep the library's shingles in between runs.
+    """
     library = _library_functions(package_dir, cache)
     index: dict[tuple, set[str]] = defaultdict(set)
     for name, shingles in library.items():
         for shingle in shingles:
             index[shingle].add(name)
-    findings = []
-    per_cell: dict[str, dict[str, dict]] = defaultdict(dict)
+    raw: dict[str, dict[str, dict]] = defaultdict(dict)  # grade_id -> student -> shingles
     for student, cells in sorted(answers.items()):
         for grade_id, source in cells.items():
-            shingles = _answer(source, starters.get(grade_id, ""))
-            if len(shingles) + K - 1 < MIN_TOKENS:
-                continue
-            per_cell[grade_id][student] = shingles
+            raw[grade_id][student] = _answer(source, starters.get(grade_id, ""))
+    findings, compared = [], 0
+    for grade_id, students in sorted(raw.items()):
+        common = _common(students)
+        distinctive = {}
+        for student, shingles in students.items():
+            own = {s: lines for s, lines in shingles.items() if s not in common}
+            if len(own) + K - 1 >= MIN_TOKENS:
+                distinctive[student] = own
+        compared += len(distinctive)
+        for student, own in distinctive.items():
             counts: dict[str, int] = defaultdict(int)
-            for shingle in shingles:
+            for shingle in own:
                 for name in index.get(shingle, ()):
                     counts[name] += 1
             if counts:
                 best = max(counts, key=lambda n: (counts[n], n))
-                share = counts[best] / len(shingles)
+                share = counts[best] / len(own)
                 if share >= REFERENCE_SHARE:
-                    matched = set(shingles) & library[best]
-                    findings.append(Finding("copy_of_reference", grade_id, student, best,
-                                            share, _lines(source, shingles, matched)))  # fmt: skip
-    for grade_id, students in per_cell.items():
-        for (a, sa), (b, sb) in itertools.combinations(sorted(students.items()), 2):
+                    matched = set(own) & library[best]
+                    findings.append(Finding(
+                        "copy_of_reference", grade_id, student, best, share,
+                        _lines(answers[student][grade_id], own, matched),
+                    ))  # fmt: skip
+        for (a, sa), (b, sb) in itertools.combinations(sorted(distinctive.items()), 2):
             shared = set(sa) & set(sb)
             share = len(shared) / len(set(sa) | set(sb))
             if share >= PAIR_SHARE:
                 lines = _lines(answers[a][grade_id], sa, shared)
                 findings.append(Finding("near_identical", grade_id, a, b, share, lines))
-    return findings
+    return findings, compared
 
 
 def report_lines(findings: list[Finding], compared: int) -> list[str]:
     """The report's section: thresholds, then each finding with the lines that matched."""
     lines = [
         f"{compared} answers were long enough to compare (at least {MIN_TOKENS} tokens once "
-        "comments, docstrings, layout and the starter code are gone, and names normalised). "
-        f"Flagged: at least {REFERENCE_SHARE:.0%} of an answer's {K}-token runs found in one "
-        f"cnnlib function, or two answers sharing at least {PAIR_SHARE:.0%} of theirs.",
+        "comments, docstrings, layout and the starter code are gone, names normalised, and the "
+        f"{K}-token runs that more than {COMMON_SHARE:.0%} of the class (and at least "
+        f"{COMMON_MIN} students) wrote alike set aside). Flagged: at least {REFERENCE_SHARE:.0%} "
+        f"of an answer's runs found in one cnnlib function, or two answers sharing at least "
+        f"{PAIR_SHARE:.0%} of theirs.",
         "",
     ]
     if not findings:
