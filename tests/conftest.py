@@ -92,3 +92,16 @@ def pytest_terminal_summary(terminalreporter):
             "NOTE: the hardened grader's tests were SKIPPED: bubblewrap (bwrap) is not installed. "
             "Install it with `sudo apt-get install bubblewrap` (Debian/Ubuntu) and run "
             "`make test` again.", yellow=True, bold=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (--dist loadgroup), the tests of a module that share a module-scoped
+    fixture (the lab server, the grader's corpus, the built site) go to one worker, so the
+    fixture is built once; every other test is spread over the workers one by one."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs}
+        if "module" in scopes:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -22,7 +22,8 @@ from cnnlib.course.run import NotebookFailure, run_notebook
 
 EXECUTED = course_notebooks("lectures", "solutions")
 COMMITTED = course_notebooks("lectures", "solutions", "assignments")
-LECTURES = course_notebooks("lectures")
+# lectures with exercises: all but the course map
+LECTURES = [p for p in course_notebooks("lectures") if not p.name.startswith("00_")]
 
 
 def _ids(paths):
