@@ -105,3 +105,11 @@ def pytest_collection_modifyitems(config, items):
         scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs}
         if "module" in scopes:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Mark a test whose call failed, for fixtures that keep evidence (the browser's screenshot)."""
+    outcome = yield
+    if call.when == "call" and outcome.get_result().failed:
+        item.failed_call = True
