@@ -30,7 +30,8 @@ from cnnlib.course.run import NotebookFailure, run_notebook
 settings.register_profile("course", deadline=None)
 settings.load_profile("course")
 
-NOTEBOOK_TIMEOUT = float(os.environ.get("CNNLIB_NOTEBOOK_TIMEOUT", "600"))
+# generous: quick runs take 5-250 s of CPU; a busy 2-core laptop stretches that several times
+NOTEBOOK_TIMEOUT = float(os.environ.get("CNNLIB_NOTEBOOK_TIMEOUT", "1800"))
 
 
 @dataclass

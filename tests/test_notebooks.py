@@ -2,8 +2,8 @@
 
 Every notebook under lectures/ and solutions/ runs in a fresh kernel with CNNLIB_QUICK=1 (small
 data, few epochs) under a whole-notebook time limit (CNNLIB_NOTEBOOK_TIMEOUT seconds, default
-600, counted from the moment the kernel is ready: generous, since a quick run takes well under a
-minute on a quiet machine and the same laptop may be busy). The fenced python blocks of every
+1800, counted from the moment the kernel is ready: generous, since a quick run takes seconds to a
+few minutes on a quiet machine and the same laptop may be busy). The fenced python blocks of every
 exercise answer (markdown cells tagged `answer`) run in place, in the same kernel, so every answer
 is checked although "Run All" never runs it. A failure names the notebook, the cell and the error.
 
