@@ -53,6 +53,12 @@ def _commit(root: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
+def _refresh_readme(root: Path) -> None:
+    readme = root / "README.md"
+    if catalog.README_START in readme.read_text():
+        readme.write_text(catalog.readme_with_map(readme.read_text(), root))
+
+
 def measure(root: Path, ids: list[str], modes: list[str], timeout: float, note: str = "") -> dict:
     """Run the lectures `ids` in `modes` ("quick", "full"); merge the times into timings.json."""
     path = root / "docs" / "timings.json"
@@ -87,9 +93,7 @@ def measure(root: Path, ids: list[str], modes: list[str], timeout: float, note: 
                 "wall_s": round(result.wall_s, 1), "cpu_s": round(result.cpu_s, 1)}
             path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps(timings, indent=1, sort_keys=True) + "\n")
-    readme = root / "README.md"
-    if catalog.README_START in readme.read_text():
-        readme.write_text(catalog.readme_with_map(readme.read_text(), root))
+            _refresh_readme(root)  # after every lecture: the two files always agree
     if failures:
         raise SystemExit("\n".join(["these runs failed:", *failures]))
     return timings
