@@ -154,7 +154,11 @@ def test_an_answer_cell_without_code_is_fine(tmp_path):
 def test_answers_see_the_cells_before_them_and_the_cells_after_see_the_answers(tmp_path):
     answer = "<details><summary>Answer</summary>\n\n```python\nz = x * 10\n```\n\n</details>"
     path = _notebook(tmp_path, "x = 4", "", ("answer", answer), "assert z == 40")
-    assert run_notebook(path, timeout=120).answers_run == 1
+    run = run_notebook(path, timeout=120)
+    assert run.answers_run == 1
+    # the executed notebook keeps the answer as the collapsed markdown cell it was
+    assert run.notebook.cells[2].cell_type == "markdown"
+    assert run.notebook.cells[2].source == answer
 
 
 def test_the_convention_checker_catches_each_mistake():

@@ -113,6 +113,8 @@ def run_notebook(path, timeout: float, run_answers: bool = True, env: dict | Non
                     except DeadKernelError:
                         raise NotebookFailure(f"{name}, {where}", "killed the kernel") from None
                     cell_times.append(time.monotonic() - cell_start)
+                # nbclient stores what it executed at `index`: an answer stays the markdown cell
+                nb.cells[index] = cell
             wall = time.monotonic() - ready
             cpu = _kernel_cpu_seconds(client) - cpu_before
     finally:
