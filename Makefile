@@ -16,9 +16,15 @@ LAB_ARGS ?=
 # Jupyter refuses to start as root (containers, CI) unless told that it is on purpose.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core ("auto"); tests that share a module-scoped fixture (the lab
+# server, the grader's corpus, the site) run in one worker (tests/conftest.py groups them).
+TEST_WORKERS ?= auto
+# make timings: which lectures (ids, default all) and which mode (quick, full or both)
+LECTURES ?=
+MODE ?= both
 
 .DEFAULT_GOAL := help
-.PHONY: help env lab test lint release bench grade formgrade clean
+.PHONY: help env lab test lint release bench grade formgrade html timings course-map clean
 
 help:
 	@echo "make lab      set up .venv if needed, then open JupyterLab on the course"
@@ -26,6 +32,9 @@ help:
 	@echo "make lint     ruff check on cnnlib/, tests/, benchmarks/ and the lectures"
 	@echo "make release  regenerate assignments/ from solutions/ with nbgrader (instructors)"
 	@echo "make bench    speed comparisons (NumPy conv vs PyTorch, training throughput), printed as ratios"
+	@echo "make html     the course site: every lecture executed (quick mode) and rendered, in build/site/html"
+	@echo "make timings  measure each lecture's run time (MODE=quick|full|both, LECTURES='02 07a') into docs/timings.json"
+	@echo "make course-map  refresh the README's course map from lectures/course.yml and docs/timings.json"
 	@echo "make grade ASSIGNMENT=a1_conv_arithmetic SUBMISSIONS=dir  grade a class safely (instructors)"
 	@echo "make formgrade ASSIGNMENT=a1_conv_arithmetic  grade by hand / adjust in nbgrader's formgrader"
 	@echo "make clean    remove .venv and nbgrader's working folders"
@@ -47,7 +56,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnnlib tests benchmarks lectures
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# HTML_ARGS='' for full mode (what a student gets; slow), or --executed DIR to reuse a run
+HTML_ARGS ?= --quick
+html: $(STAMP)
+	$(BIN)/python docs/build.py $(HTML_ARGS)
+
+timings: $(STAMP)
+	$(BIN)/python -m cnnlib.course.timings --mode $(MODE) $(if $(LECTURES),--lectures $(LECTURES))
+
+course-map: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from cnnlib.course import catalog; p = Path('README.md'); p.write_text(catalog.readme_with_map(p.read_text()))"
 
 release: $(STAMP)
 	@for a in $(ASSIGNMENTS); do \
@@ -70,4 +90,4 @@ formgrade: $(STAMP)
 	$(BIN)/python -m cnnlib formgrade "$(ASSIGNMENT)" $(GRADE_ARGS) $(LAB_ARGS)
 
 clean:
-	rm -rf $(VENV) gradebook.db submitted autograded feedback downloaded release grades.csv
+	rm -rf $(VENV) gradebook.db submitted autograded feedback downloaded release grades.csv exchange build

@@ -219,3 +219,97 @@ def conv_backward_naive(dout, cache):
                   "test_conv_backward_naive"},
     },
 }  # fmt: skip
+
+
+# ------------------------------------------------------------------ a running `make lab`
+
+LAB_WAIT_S = 300  # JupyterLab starts in seconds; a busy laptop or CI runner may take far longer
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A JupyterLab server started as `make lab` starts it, on a free port with a random token."""
+
+    def __init__(self, course: Path, log_path: Path, extra_args: str = ""):
+        import secrets
+
+        self.course, self.log_path = course, log_path
+        self.port, self.token = free_port(), secrets.token_hex(16)
+        args = (f"--no-browser --ip=127.0.0.1 --port={self.port} "
+                f"--IdentityProvider.token={self.token} {extra_args}").strip()
+        if Path(sys.prefix) == ROOT / ".venv":
+            # make's own venv, also for a copy of the course (VENV names ours)
+            self.command = ["make", "--no-print-directory", "-C", str(course), "lab",
+                            f"VENV={ROOT / '.venv'}", f"LAB_ARGS={args}"]
+        else:  # a conda environment, say: start the same server without make's venv
+            self.command = [sys.executable, "-m", "jupyterlab",
+                            f"--ServerApp.root_dir={course}", *args.split()]
+            if os.geteuid() == 0:
+                self.command.append("--allow-root")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+
+        url = f"{self.url}{path}{'&' if '?' in path else '?'}token={self.token}"
+        try:
+            with urllib.request.urlopen(url, timeout=LAB_WAIT_S) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def __enter__(self):
+        import time
+        import urllib.error
+
+        with open(self.log_path, "w") as log:
+            self.server = subprocess.Popen(self.command, cwd=self.course, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + LAB_WAIT_S
+        try:
+            while True:
+                assert self.server.poll() is None, (
+                    f"`{' '.join(self.command)}` exited with {self.server.returncode}:\n"
+                    f"{self.log_path.read_text()[-3000:]}")
+                try:
+                    if self.get("/api/status")[0] == 200:
+                        return self
+                except (urllib.error.URLError, ConnectionError):
+                    pass
+                assert time.monotonic() < deadline, (
+                    f"JupyterLab did not answer within {LAB_WAIT_S} s:\n"
+                    f"{self.log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc):
+        import signal
+
+        os.killpg(self.server.pid, signal.SIGTERM)
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.server.pid, signal.SIGKILL)
+
+
+def course_copy(target: Path) -> Path:
+    """The committed course files (git ls-files) copied into `target`: a lab run there may save
+    notebooks with outputs without touching the repository."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
