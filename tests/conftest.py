@@ -98,7 +98,10 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (--dist loadgroup), the tests of a module that share a module-scoped
     fixture (the lab server, the grader's corpus, the built site) go to one worker, so the
-    fixture is built once; every other test is spread over the workers one by one."""
+    fixture is built once; every other test is spread over the workers one by one. Without xdist
+    (`-p no:xdist`) there are no groups to make."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
