@@ -63,6 +63,7 @@ def course_bundle(settings: Settings, course: Course) -> dict:
         "grade_sources": course.grade_sources,
         "checks_source": course.checks_path.read_text(),
         "plan": course.plan_path.read_text(),
+        "trusted_plan": course.trusted_plan_path.read_text(),
         "solution_cells": course.solution_cells,
         "submitted_files": list(course.submitted_files),
         "blocked": _blocked(course),
@@ -95,6 +96,7 @@ def _materialise(bundle: dict) -> tuple[Settings, Course]:
     checks.parent.mkdir()
     checks.write_text(bundle["checks_source"])
     (root / "plan.json").write_text(bundle["plan"])
+    (root / "trusted_plan.json").write_text(bundle["trusted_plan"])
     package_dir = Path(cnnlib.__file__).resolve().parent
     neutered = neutered_cnnlib(package_dir, root / "trusted-cnnlib", tuple(bundle["blocked"]))
     s = bundle["settings"]
@@ -111,6 +113,7 @@ def _materialise(bundle: dict) -> tuple[Settings, Course]:
         package_dir=package_dir,
         neutered_dir=neutered,
         checks_path=checks, plan_path=root / "plan.json",
+        trusted_plan_path=root / "trusted_plan.json",
         solution_cells=bundle["solution_cells"],
         submitted_files=tuple(bundle["submitted_files"]), fingerprint=bundle["fingerprint"],
         release_hash=bundle["release_hash"],

@@ -58,6 +58,7 @@ class Course:
     neutered_dir: Path  # the copy with the reference removed
     checks_path: Path
     plan_path: Path  # the shipped plan (hidden.ship) as JSON: cases and expected outcomes
+    trusted_plan_path: Path  # the grader's own plan: outcome checks too (never in a sandbox)
     solution_cells: dict[str, str]  # a name the solution defines -> its answer cell's source
     submitted_files: tuple[str, ...]
     fingerprint: str  # of the course secret
@@ -233,8 +234,12 @@ def prepare_course(settings: Settings, key: bytes) -> Course:
         private / "secrets.json",
         json.dumps({"secret_lines": secret_lines(source), "released_sources": released}),
     )
+    planned = authoring.plan(assignment, aid, key)
     plan_path = settings.out / "plan.json"
-    _atomic_write(plan_path, json.dumps(hidden.ship(authoring.plan(assignment, aid, key))))
+    _atomic_write(plan_path, json.dumps(hidden.ship(planned)))
+    # beside the private nbgrader course, never copied into a sandbox (execute copies plan.json)
+    trusted_plan_path = private / "trusted_plan.json"
+    _atomic_write(trusted_plan_path, json.dumps(hidden.ship(planned, trusted=True)))
     package_dir = Path(cnnlib.__file__).resolve().parent
     neutered = neutered_cnnlib(package_dir, settings.out / "trusted-cnnlib", assignment.blocked)
     fingerprint = course_secret.fingerprint(key)
@@ -247,6 +252,7 @@ def prepare_course(settings: Settings, key: bytes) -> Course:
         neutered_dir=neutered,
         checks_path=checks_path,
         plan_path=plan_path,
+        trusted_plan_path=trusted_plan_path,
         solution_cells=authoring.solution_cells(source),
         submitted_files=assignment.submitted_files,
         fingerprint=fingerprint,

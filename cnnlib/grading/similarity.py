@@ -43,7 +43,9 @@ __all__ = [
 
 K = 8
 MIN_TOKENS = 60
-REFERENCE_SHARE = 0.6
+# With every name one placeholder, an honest stable softmax written the usual way (the a2
+# solution's) shares 75% of its shingles with cnnlib's; the reference pasted and renamed, 89%.
+REFERENCE_SHARE = 0.8
 PAIR_SHARE = 0.8
 COMMON_SHARE, COMMON_MIN = 0.1, 3
 _MODULES = {"np", "numpy", "math", "torch", "nn", "F", "self"}
@@ -170,8 +172,8 @@ def _common(per_student: dict[str, dict[tuple, list[int]]]) -> set[tuple]:
     for shingles in per_student.values():
         for shingle in shingles:
             counts[shingle] += 1
-    limit = max(COMMON_MIN, COMMON_SHARE * len(per_student))
-    return {shingle for shingle, n in counts.items() if n > limit}
+    share = COMMON_SHARE * len(per_student)
+    return {shingle for shingle, n in counts.items() if n > share and n >= COMMON_MIN}
 
 
 def find_copies(

@@ -33,10 +33,10 @@ _plans: dict[tuple, dict] = {}
 
 def worker_plan(course: Course) -> dict[str, list[tuple]]:
     """grade_id -> [(Check, cases, expected outcomes)], loaded once per process."""
-    key = (str(course.checks_path), str(course.plan_path), course.release_hash)
+    key = (str(course.checks_path), str(course.trusted_plan_path), course.release_hash)
     if key not in _plans:
         assignment = authoring.load_checks(course.checks_path)
-        shipped = json.loads(course.plan_path.read_text())
+        shipped = json.loads(course.trusted_plan_path.read_text())
         plan = {}
         for grade_id, checks in assignment.checks.items():
             plan[grade_id] = [
