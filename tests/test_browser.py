@@ -15,6 +15,7 @@ Playwright's own browser download is not used.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -35,6 +36,8 @@ if not CHROMIUM and os.environ.get("CNNLIB_REQUIRE_BROWSER") != "1":
                 "or set CNNLIB_CHROMIUM; CI installs it", allow_module_level=True)
 
 RUN_WAIT_MS = 600_000  # a cell finishes in seconds on a quiet machine; generous for a busy one
+RUN_RETRY_MS = 60_000  # Run All shows a queue mark at once when the kernel is connected
+_workspaces = itertools.count()
 DEFAULT_EXCHANGE = "/usr/local/share/nbgrader/exchange"
 
 
@@ -101,23 +104,37 @@ def _wait_for_text(page, text: str, timeout_s: float = 120) -> None:
 
 
 def open_lab(page, lab, path: str = ""):
-    where = f"/lab/tree/{path}" if path else "/lab"
-    page.goto(f"{lab.url}{where}?token={lab.token}")
+    """The lab in a workspace of its own (`?reset`): no tab a previous test left open (whose
+    kernel's "Idle" would show before this notebook's kernel is up) comes back."""
+    workspace = f"/lab/workspaces/test-{next(_workspaces)}"
+    where = f"{workspace}/tree/{path}" if path else workspace
+    page.goto(f"{lab.url}{where}?reset&token={lab.token}")
     page.wait_for_selector(".jp-DirListing-content", state="attached")
 
 
 def run_all(page):
     """Run > Run All Cells, then wait until no cell is queued or running."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
     # the kernel must be up before Run All, or the command finds no session and runs nothing
     page.wait_for_function("() => document.querySelector('.jp-Notebook') &&"
                            " !document.querySelector('.jp-Dialog') &&"
                            " document.body.innerText.includes('| Idle')", timeout=RUN_WAIT_MS)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.wait_for_function(  # started: some prompt shows a queue mark or a count
-        "() => [...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')]"
-        ".some(p => /[*0-9]/.test(p.textContent))", timeout=RUN_WAIT_MS, polling=500)
+    started = ("() => [...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')]"
+               ".some(p => /[*0-9]/.test(p.textContent))")  # a queue mark or a count
+    # A Run All given while the session is still connecting walks the cells and runs nothing
+    # (seen on a busy CI runner): nothing ran, so asking again is harmless.
+    deadline = time.monotonic() + RUN_WAIT_MS / 1000
+    while True:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(started, timeout=RUN_RETRY_MS, polling=500)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
     page.wait_for_function(  # finished: nothing queued, or stopped at an error, kernel idle
         """() => {
             const prompts = [...document.querySelectorAll('.jp-Notebook .jp-InputArea-prompt')];
