@@ -110,6 +110,16 @@ def cell_scores(course: Path, assignment_id: str, student: str) -> dict[str, flo
         return {grade.name: grade.score for grade in grades}
 
 
+def needs_manual_grade(course: Path, assignment_id: str, student: str) -> set[str]:
+    """grade_ids the gradebook marks as waiting for the instructor (nbgrader's formgrader list)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission(assignment_id, student)
+        return {grade.name for notebook in submission.notebooks for grade in notebook.grades
+                if grade.needs_manual_grade}  # fmt: skip
+
+
 # For each assignment, a typical partly wrong submission: answer cells replaced by plausible
 # mistakes, and the grade cells each mistake must fail. Every other grade cell must get full marks.
 PARTLY_WRONG = {
@@ -217,6 +227,75 @@ def conv_backward_naive(dout, cache):
         # backward; its training used the student's, which still learn: only these four fail.
         "fails": {"test_relu_backward", "test_softmax_loss", "test_two_layer_loss",
                   "test_conv_backward_naive"},
+    },
+    "a3_training_deep_nets": {
+        "replace": {
+            # He's variance, but uniform (torch's kaiming_uniform_): graded on the Gaussian's tails
+            "init": """
+def xavier_init(shape, rng, dtype=np.float64):
+    return (math.sqrt(1.0 / fan_in(shape)) * rng.standard_normal(shape)).astype(dtype)
+
+
+def he_init(shape, rng, dtype=np.float64):
+    bound = math.sqrt(6.0 / fan_in(shape))
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+""",
+            # the running variance averages the biased batch variance (the notes' version)
+            "batchnorm_forward": """
+def batchnorm_forward(x, gamma, beta, state, train=True, momentum=0.9, eps=1e-5):
+    state.setdefault("running_mean", np.zeros(x.shape[1], dtype=x.dtype))
+    state.setdefault("running_var", np.ones(x.shape[1], dtype=x.dtype))
+    if train:
+        mean, var = x.mean(axis=0), x.var(axis=0)
+        state["running_mean"] = momentum * state["running_mean"] + (1 - momentum) * mean
+        state["running_var"] = momentum * state["running_var"] + (1 - momentum) * var
+    else:
+        mean, var = state["running_mean"], state["running_var"]
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    return gamma * x_hat + beta, (x_hat, gamma, inv_std, train)
+""",
+            # vanilla dropout: no rescaling in training, keep_prob * x at test time
+            "dropout_forward": """
+def dropout_forward(x, keep_prob, train, rng):
+    if not train:
+        return x * keep_prob, (None, keep_prob, train)
+    mask = rng.random(x.shape) < keep_prob
+    return x * mask, (mask, keep_prob, train)
+""",
+            # Adam without the bias correction: the first steps far too small
+            "adam": """
+def adam(w, dw, config=None):
+    if config is None:
+        config = {}
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("epsilon", 1e-8)
+    config.setdefault("weight_decay", 0.0)
+    dw = dw + config["weight_decay"] * w
+    m = config["beta1"] * config.get("m", np.zeros_like(w)) + (1 - config["beta1"]) * dw
+    v = config["beta2"] * config.get("v", np.zeros_like(w)) + (1 - config["beta2"]) * dw * dw
+    config.update(m=m, v=v, t=config.get("t", 0) + 1)
+    next_w = w - config["learning_rate"] * m / (np.sqrt(v) + config["epsilon"])
+    return next_w, config
+""",
+            # rates drawn uniformly between low and high, not on a log scale: almost all land in
+            # the top decade
+            "learning_rate_search": """
+def learning_rate_search(train, low, high, num_coarse=8, num_fine=8, seed=0):
+    rng = np.random.default_rng(seed)
+    curve = [(float(r), float(train(float(r)))) for r in rng.uniform(low, high, num_coarse)]
+    best = max(curve, key=lambda trial: trial[1])[0]
+    fine = rng.uniform(max(low, best / 3), min(high, best * 3), num_fine)
+    curve += [(float(r), float(train(float(r)))) for r in fine]
+    return max(curve, key=lambda trial: trial[1])[0], curve
+""",
+        },
+        # The later checks plug in the solution's batchnorm_forward, dropout_forward and adam
+        # (spatial batch norm, dropout's backward, overfitting): only these five fail.
+        "fails": {"test_he_init", "test_batchnorm_forward", "test_dropout_forward", "test_adam",
+                  "test_learning_rate_search"},
     },
 }  # fmt: skip
 

@@ -24,6 +24,7 @@ from course import (
     filled_release,
     make_course,
     nbgrader,
+    needs_manual_grade,
     submit,
 )
 
@@ -113,6 +114,21 @@ def _points(source_nb) -> dict[str, float]:
     return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade")}
 
 
+def _manual(source_nb) -> set[str]:
+    """Grade ids of the written answers, graded by hand (nbgrader: solution and grade)."""
+    meta = [c.metadata.get("nbgrader", {}) for c in nbformat.read(source_nb, as_version=4).cells]
+    return {m["grade_id"] for m in meta if m.get("grade") and m.get("solution")}
+
+
+def _autograded_scores(g, student: str, fails=()) -> None:
+    """The autograded cells score their points (0 in `fails`); every written answer, filled
+    in, waits for the instructor: no score yet (nbgrader's 0.0) and marked for manual grading."""
+    expected = {cell: 0.0 if cell in fails or cell in g["manual"] else pts
+                for cell, pts in g["points"].items()}  # fmt: skip
+    assert cell_scores(g["course"], g["aid"], student) == expected, g["log"]
+    assert needs_manual_grade(g["course"], g["aid"], student) == g["manual"], g["log"]
+
+
 @pytest.fixture(scope="module", params=assignment_ids())
 def graded_course(request, tmp_path_factory):
     """One course per assignment with three submissions autograded in one run."""
@@ -126,7 +142,8 @@ def graded_course(request, tmp_path_factory):
     submit(course, aid, "partly_wrong", wrong)
     result = nbgrader(course, "autograde", aid, "--force")
     log = f"{result.stdout}\n{result.stderr}"
-    return {"aid": aid, "course": course, "points": _points(source_nb), "log": log}
+    return {"aid": aid, "course": course, "points": _points(source_nb), "log": log,
+            "manual": _manual(source_nb)}  # fmt: skip
 
 
 def test_points_and_graded_cells(graded_course):
@@ -138,19 +155,19 @@ def test_untouched_release_scores_zero(graded_course):
     g = graded_course
     scores = cell_scores(g["course"], g["aid"], "untouched")
     assert scores == dict.fromkeys(g["points"], 0.0), g["log"]
+    # an answer left as released is nbgrader's "no response": 0, nothing to grade by hand
+    assert needs_manual_grade(g["course"], g["aid"], "untouched") == set(), g["log"]
     assert (g["course"] / "autograded" / "untouched" / g["aid"]).is_dir()
 
 
 def test_solution_scores_full_marks(graded_course):
     g = graded_course
-    assert cell_scores(g["course"], g["aid"], "solution") == g["points"], g["log"]
+    _autograded_scores(g, "solution")
 
 
 def test_partly_wrong_scores_exactly_the_tests_it_passes(graded_course):
     g = graded_course
-    fails = PARTLY_WRONG[g["aid"]]["fails"]
-    expected = {cell: 0.0 if cell in fails else pts for cell, pts in g["points"].items()}
-    assert cell_scores(g["course"], g["aid"], "partly_wrong") == expected, g["log"]
+    _autograded_scores(g, "partly_wrong", PARTLY_WRONG[g["aid"]]["fails"])
 
 
 def test_feedback_and_export(graded_course):
@@ -166,7 +183,8 @@ def test_feedback_and_export(graded_course):
     with open(course / "grades.csv") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f)}
     total = sum(g["points"].values())
-    assert float(rows["solution"]["score"]) == total
+    written = sum(g["points"][cell] for cell in g["manual"])  # not graded yet
+    assert float(rows["solution"]["score"]) == total - written
     assert float(rows["untouched"]["score"]) == 0
     assert float(rows["solution"]["max_score"]) == total
 
