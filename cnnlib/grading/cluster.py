@@ -30,7 +30,13 @@ from pathlib import Path
 
 import cnnlib
 from cnnlib.grading import sandbox
-from cnnlib.grading.course import Course, Settings, hash_tree, neutered_cnnlib
+from cnnlib.grading.course import (
+    Course,
+    Settings,
+    hash_tree,
+    neutered_cnnlib,
+    trusted_plan_path,
+)
 from cnnlib.grading.execute import read_json
 from cnnlib.grading.nbrunner import _atomic_write
 
@@ -63,6 +69,7 @@ def course_bundle(settings: Settings, course: Course) -> dict:
         "grade_sources": course.grade_sources,
         "checks_source": course.checks_path.read_text(),
         "plan": course.plan_path.read_text(),
+        "trusted_plan": trusted_plan_path(course.plan_path).read_text(),
         "solution_cells": course.solution_cells,
         "submitted_files": list(course.submitted_files),
         "blocked": _blocked(course),
@@ -95,6 +102,7 @@ def _materialise(bundle: dict) -> tuple[Settings, Course]:
     checks.parent.mkdir()
     checks.write_text(bundle["checks_source"])
     (root / "plan.json").write_text(bundle["plan"])
+    trusted_plan_path(root / "plan.json").write_text(bundle["trusted_plan"])
     package_dir = Path(cnnlib.__file__).resolve().parent
     neutered = neutered_cnnlib(package_dir, root / "trusted-cnnlib", tuple(bundle["blocked"]))
     s = bundle["settings"]

@@ -27,7 +27,14 @@ from cnnlib.grading import secret as course_secret
 from cnnlib.grading.nbrunner import _atomic_write
 from cnnlib.grading.probes import REFERENCE_REMOVED
 
-__all__ = ["GRADER_VERSION", "Course", "Settings", "nbgrader_api", "prepare_course"]
+__all__ = [
+    "GRADER_VERSION",
+    "Course",
+    "Settings",
+    "nbgrader_api",
+    "prepare_course",
+    "trusted_plan_path",
+]
 
 GRADER_VERSION = "2"
 
@@ -58,6 +65,7 @@ class Course:
     neutered_dir: Path  # the copy with the reference removed
     checks_path: Path
     plan_path: Path  # the shipped plan (hidden.ship) as JSON: cases and expected outcomes
+    # (the grader's whole plan, outcome checks included, lies beside it: trusted_plan_path)
     solution_cells: dict[str, str]  # a name the solution defines -> its answer cell's source
     submitted_files: tuple[str, ...]
     fingerprint: str  # of the course secret
@@ -76,6 +84,11 @@ def hash_tree(folder: Path) -> str:
         with open(path, "rb") as f:
             h.update(hashlib.sha256(f.read(64 * 1024 * 1024)).digest())
     return h.hexdigest()
+
+
+def trusted_plan_path(plan_path: Path) -> Path:
+    """Where the whole plan (outcome checks included) lies, beside the kernel's `plan_path`."""
+    return Path(plan_path).with_name("trusted-plan.json")
 
 
 def find_course(start: Path) -> Path | None:
@@ -234,7 +247,10 @@ def prepare_course(settings: Settings, key: bytes) -> Course:
         json.dumps({"secret_lines": secret_lines(source), "released_sources": released}),
     )
     plan_path = settings.out / "plan.json"
-    _atomic_write(plan_path, json.dumps(hidden.ship(authoring.plan(assignment, aid, key))))
+    made = authoring.plan(assignment, aid, key)
+    _atomic_write(plan_path, json.dumps(hidden.ship(made)))
+    # the grader's own copy, with the outcome checks the kernel's plan leaves out
+    _atomic_write(trusted_plan_path(plan_path), json.dumps(hidden.ship(made, trusted=True)))
     package_dir = Path(cnnlib.__file__).resolve().parent
     neutered = neutered_cnnlib(package_dir, settings.out / "trusted-cnnlib", assignment.blocked)
     fingerprint = course_secret.fingerprint(key)

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from cnnlib.grading import authoring, sandbox, wire
-from cnnlib.grading.course import Course, Settings
+from cnnlib.grading.course import Course, Settings, trusted_plan_path
 from cnnlib.grading.execute import copy_inputs, python_binds
 from cnnlib.grading.probes import REFERENCE_REMOVED, judge
 
@@ -36,7 +36,7 @@ def worker_plan(course: Course) -> dict[str, list[tuple]]:
     key = (str(course.checks_path), str(course.plan_path), course.release_hash)
     if key not in _plans:
         assignment = authoring.load_checks(course.checks_path)
-        shipped = json.loads(course.plan_path.read_text())
+        shipped = json.loads(trusted_plan_path(course.plan_path).read_text())
         plan = {}
         for grade_id, checks in assignment.checks.items():
             plan[grade_id] = [
