@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from course import ROOT
 
-from cnnlib.grading import Assignment, Call, Close, ForwardBackward, Probe, hidden, secret
+from cnnlib.grading import Assignment, Call, Close, ForwardBackward, Probe, hidden, secret, wire
 from cnnlib.grading.authoring import load_checks, plan
 from cnnlib.grading.checks import CheckFailure
 from cnnlib.grading.probes import (
@@ -272,3 +272,7 @@ def test_outcome_checks_never_reach_the_notebooks_sandbox(tmp_path, monkeypatch,
     monkeypatch.setenv(hidden.PLAN_ENV, str(path))
     hidden.hidden_tests("test_model", {"predict": lambda images: np.zeros(2, int)})
     assert "test_model: the grader checks this cell" in capsys.readouterr().out
+    # the grader's own copy keeps them: its trusted run judges the check (trusted.worker_plan)
+    (whole,) = hidden.ship(plan(a, "a9", b"k" * 32), trusted=True)["test_model"]
+    assert "trusted_only" not in whole and len(whole["cases"]) == 1
+    assert wire.decode(whole["expected"][0]["value"]).tolist() == [4, 2]
