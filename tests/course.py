@@ -297,6 +297,50 @@ def learning_rate_search(train, low, high, num_coarse=8, num_fine=8, seed=0):
         "fails": {"test_he_init", "test_batchnorm_forward", "test_dropout_forward", "test_adam",
                   "test_learning_rate_search"},
     },
+    "a5_understanding_cnns": {
+        "replace": {
+            # the signed gradient's largest value over the channels: no absolute value
+            "saliency": """
+def saliency(model, x, target):
+    model.eval()
+    x = x.detach().clone().requires_grad_(True)
+    scores = model(x).gather(1, target[:, None])[:, 0]
+    (grad,) = torch.autograd.grad(scores.sum(), x)
+    return grad.amax(dim=1)
+""",
+            # a convolution's count: the last pixels are never covered when the stride does not
+            # divide size - patch (occlusion itself is graded with the solution's positions)
+            "occlusion_positions": """
+def occlusion_positions(size, patch, stride):
+    count = (size - patch) // stride + 1
+    return [i * stride for i in range(count)]
+""",
+            # the untargeted step with the wanted classes: it climbs their loss, away from them
+            "fool_targeted": """
+def fool_targeted(model, x, target, epsilon, steps=20):
+    model.eval()
+    x = x.detach()
+    step = 2.5 * epsilon / steps
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), target)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = project(x_adv.detach() + step * grad.sign(), x, epsilon)
+    return x_adv
+""",
+            # the mean of the squared differences instead of their sum (the inversion, graded
+            # with the solution's total_variation, keeps its points)
+            "total_variation": """
+def total_variation(x):
+    right = x[..., :-1, 1:] - x[..., :-1, :-1]
+    down = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return (right**2 + down**2).mean(dim=(1, 2, 3))
+""",
+        },
+        "fails": {"test_saliency", "test_occlusion_positions", "test_fool_targeted",
+                  "test_total_variation"},
+    },
 }  # fmt: skip
 
 

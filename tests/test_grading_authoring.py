@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from course import ROOT
 
-from cnnlib.grading import Assignment, Call, Close, ForwardBackward, Probe, hidden, secret
+from cnnlib.grading import Assignment, Call, Close, ForwardBackward, Probe, hidden, secret, wire
 from cnnlib.grading.authoring import load_checks, plan
 from cnnlib.grading.checks import CheckFailure
 from cnnlib.grading.probes import (
@@ -272,3 +272,17 @@ def test_outcome_checks_never_reach_the_notebooks_sandbox(tmp_path, monkeypatch,
     monkeypatch.setenv(hidden.PLAN_ENV, str(path))
     hidden.hidden_tests("test_model", {"predict": lambda images: np.zeros(2, int)})
     assert "test_model: the grader checks this cell" in capsys.readouterr().out
+    # the grader's own copy keeps them: its trusted run judges the check (trusted.worker_plan)
+    (whole,) = hidden.ship(plan(a, "a9", b"k" * 32), trusted=True)["test_model"]
+    assert "trusted_only" not in whole and len(whole["cases"]) == 1
+    assert wire.decode(whole["expected"][0]["value"]).tolist() == [4, 2]
+
+
+def test_an_outcome_check_failing_only_where_it_is_judged_is_no_tampering():
+    # the kernel never gets an outcome check's cases, so its pass there proves nothing
+    from cnnlib.grading.gradebook import tamper_flags
+
+    failed = {"passed": False, "reason": "3 of 24 images fooled"}
+    assert tamper_flags("test_x", True, failed) == ["nbgrader_pass_trusted_fail:test_x"]
+    assert tamper_flags("test_x", True, {**failed, "outcome_check": True}) == []
+    assert tamper_flags("test_x", False, failed) == []

@@ -13,7 +13,8 @@ so rerunning the grader after grading by hand in the formgrader only rewrites th
 
 Kernel and grader run each check on the same inputs, so for honest code they agree. Where the
 kernel's hidden tests passed and the grader's run of the same tests did not, that is evidence of
-tampering, and the submission is flagged.
+tampering, and the submission is flagged, except where the check that failed is an outcome
+check (`expected=`), which only the grader's run judges: the kernel never had its cases.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def tamper_flags(grade_id: str, kernel_passed: bool, verdict: dict) -> list[str]
         flags.append(f"calls_reference:{grade_id}")
     if verdict.get("disguised"):
         flags.append(f"disguised_value:{grade_id}")
-    if kernel_passed and not verdict.get("passed") and not flags:
+    if (
+        kernel_passed
+        and not verdict.get("passed")
+        and not flags
+        and not verdict.get("outcome_check")
+    ):
         reason = str(verdict.get("reason") or "")
         if not reason.startswith("not checked"):
             flags.append(f"nbgrader_pass_trusted_fail:{grade_id}")

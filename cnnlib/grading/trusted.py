@@ -108,6 +108,9 @@ class _Run:
                 self.failed_subjects |= set(check.probe.subjects)
                 if verdict["passed"]:
                     verdict.update(passed=False, reason=why, hint=check.hint)
+                    # an outcome check is never shipped to the kernel (hidden.ship): there the
+                    # cell could only pass, so a pass there says nothing against this failure
+                    verdict["outcome_check"] = check.expected is not None
         return verdict
 
     def _one_check(self, check, cases, expected, verdict) -> str | None:
