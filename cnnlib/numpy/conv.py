@@ -58,6 +58,7 @@ gradient is returned in the dtype of the array it belongs to.
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,8 @@ from cnnlib.arithmetic import conv_output_size, effective_kernel_size
 
 from ._checks import (
     as_pair,
+    check_allocation,
+    check_cache,
     check_float_array,
     check_length,
     check_ndim,
@@ -144,7 +147,15 @@ def _geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
     dilation = as_pair("dilation", dilation)
     size = tuple(x_shape[2:])
     check_window_fits(kernel_name, _span(kernel, dilation), size, pad)
+    # an absurd pad (10**6) is refused here, before any array of that size is asked for
+    padded_shape = (*x_shape[:2], size[0] + 2 * pad[0], size[1] + 2 * pad[1])
+    check_allocation("pad", padded_shape, 8, "x padded")
     return stride, pad, dilation, _output_size(size, kernel, stride, pad, dilation)
+
+
+# The cache of either conv forward, entry by entry (a ConvCache is a tuple of these)
+_CONV_CACHE = ("array", "array", "array", "array", "pair", "pair", "pair")
+_CONV_FORWARDS = "conv_forward or conv_forward_naive"
 
 
 def _check_layer(x, w, b) -> None:
@@ -211,6 +222,7 @@ def window_view(x_padded: np.ndarray, kernel, stride=1, dilation=1) -> np.ndarra
     through it would write one pixel several times); make a copy to modify it.
     """
     check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
+    check_float_array("x_padded", x_padded)
     kernel = as_pair("kernel", kernel)
     stride, _, dilation, out_size = _geometry(
         x_padded.shape, kernel, stride, 0, dilation, "kernel"
@@ -274,10 +286,26 @@ def im2col(x: np.ndarray, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
     (image, output row, output column). Each input pixel appears in up to KH*KW columns.
     """
     check_ndim("x", x, 4, "(N, C, H, W)")
+    check_float_array("x", x)
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
+    cols_shape = (x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out_size[0] * out_size[1])
+    check_allocation("pad", cols_shape, x.dtype.itemsize, "im2col's matrix")
     x_padded = _pad(x, pad, x.dtype)
     return _im2col_padded(x_padded, kernel, stride, dilation, out_size)
+
+
+def _check_x_shape(x_shape) -> tuple[int, int, int, int]:
+    """x_shape as a tuple of four ints (N, C, H, W), each >= 1 (N >= 0)."""
+    if not isinstance(x_shape, tuple | list):
+        raise TypeError(f"x_shape must be (N, C, H, W), a tuple of 4 ints, got {x_shape!r}")
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in x_shape):
+        raise TypeError(f"x_shape must be (N, C, H, W), a tuple of 4 ints, got {x_shape!r}")
+    if x_shape[0] < 0 or min(x_shape[1:]) < 1:
+        raise ValueError(f"x_shape must be (N, C, H, W) with C, H, W >= 1, got {x_shape!r}")
+    return tuple(int(s) for s in x_shape)
 
 
 def col2im(cols: np.ndarray, x_shape, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
@@ -287,8 +315,8 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride=1, pad=0, dilation=1) -> np
     Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
     (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
     """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    x_shape = _check_x_shape(x_shape)
+    check_float_array("cols", cols)
     n, c = x_shape[:2]
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
@@ -342,6 +370,7 @@ def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pa
 
 def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
     """dout must be a float array shaped like the forward's output; return (H', W')."""
+    check_cache(cache, _CONV_CACHE, _CONV_FORWARDS)
     check_float_array("dout", dout)
     kernel = cache.w.shape[2:]
     out_size = _output_size(cache.x.shape[2:], kernel, cache.stride, cache.pad, cache.dilation)
@@ -375,8 +404,8 @@ def conv_backward_naive(dout: np.ndarray, cache: ConvCache):
     Scattering each output's gradient back through the forward's loops gives the same numbers;
     this form shows why the backward pass of a convolution is itself two convolutions.
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     out_h, out_w = _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     num_images, channels = x.shape[:2]
     num_filters, _, kernel_h, kernel_w = w.shape
     dtype = np.result_type(x_padded, w, dout)
@@ -693,8 +722,8 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     rebuilt from the cached x_padded rather than kept from the forward pass, and each block
     (on a worker thread) returns its share of dw and db: see the module docstring.
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     out_size = _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     dtype = np.result_type(x_padded, dout)
     dout = dout.astype(dtype, copy=False)
     num_filters = w.shape[0]

@@ -33,7 +33,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_pair, check_float_array, check_ndim, check_shape, check_window_fits
+from ._checks import (
+    as_pair,
+    check_cache,
+    check_float_array,
+    check_ndim,
+    check_shape,
+    check_window_fits,
+)
 from .conv import _crop, _output_size, _pad, _tap
 
 __all__ = [
@@ -49,6 +56,10 @@ __all__ = [
 ]
 
 _NO_DILATION = (1, 1)
+
+# The cache of every pooling forward, entry by entry (a PoolCache is a tuple of these)
+_POOL_CACHE = ("array", "array", "pair", "pair", "pair", "array or None")
+_POOL_FORWARDS = "a pooling forward (max_pool_forward, avg_pool_forward or a *_naive twin)"
 
 
 class PoolCache(NamedTuple):
@@ -80,6 +91,7 @@ def _pool_geometry(x, size, stride, pad):
 
 def _check_dout(dout, cache: PoolCache) -> tuple[int, int]:
     """dout must be a float array shaped like the forward's output; return (H', W')."""
+    check_cache(cache, _POOL_CACHE, _POOL_FORWARDS)
     check_float_array("dout", dout)
     out_size = _output_size(cache.x.shape[2:], cache.size, cache.stride, cache.pad, _NO_DILATION)
     check_shape("dout", dout, (*cache.x.shape[:2], *out_size), "the pooled output (N, C, H', W')")
@@ -145,12 +157,17 @@ def max_pool_backward_naive(dout: np.ndarray, cache: PoolCache):
 
 
 def _max_and_argmax(taps):
-    """Elementwise max over the taps and the index of the first tap that reaches it."""
+    """Elementwise max over the taps and the index of the first tap that reaches it.
+
+    A NaN wins its window, as in np.argmax, np.max and torch's max pooling: a NaN in the input
+    must show in the output rather than be quietly dropped.
+    """
     out = taps[0].copy()
     argmax = np.zeros(out.shape, dtype=np.intp)
     for k, tap in enumerate(taps[1:], start=1):
-        # strictly greater: on a tie the earlier position keeps the win, as np.argmax does
-        wins = tap > out
+        # strictly greater: on a tie the earlier position keeps the win, as np.argmax does;
+        # `tap > out` is False for a NaN on either side, so a NaN tap is let in explicitly
+        wins = (tap > out) | (np.isnan(tap) & ~np.isnan(out))
         np.copyto(out, tap, where=wins)
         argmax[wins] = k
     return out, argmax
