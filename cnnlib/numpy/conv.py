@@ -97,6 +97,26 @@ __all__ = [
 # MiB (4.5 MiB for C=32, 3x3), which stay in the CPU's caches. Much smaller blocks make BLAS
 # multiply thin matrices (slow with several threads), much larger ones spill to main memory.
 _BLOCK_COLUMNS = 4096
+# ... for up to _BLOCK_ROWS rows. With more rows (C = 256, 3x3: 2304) a block keeps to about the
+# same bytes, with fewer columns, but never fewer than _MIN_BLOCK_COLUMNS (thinner products run
+# BLAS well below its best). And the batch is cut into at least _MIN_BLOCKS blocks where that
+# keeps them that wide, so that small images (8x8: 64 positions) still give every worker thread
+# blocks to do. The cut depends on the shapes only, never on the thread count, so the numbers
+# do not either. Measured on the sweep's VGG layers (bench_conv.py section 4): with C = 128 and
+# 256 at 8x8 and 4x4, one block for the whole batch (the old cut) ran 3x torch's time.
+_BLOCK_ROWS = 288
+_MIN_BLOCK_COLUMNS = 512
+_MIN_BLOCKS = 4
+# The "wide rows" layout at stride 1 (see _BlockPlan) computes Wp columns per output row to keep
+# W', and saves copying. It pays where copies are a large share of the time, that is where the
+# products are small: used only for C*KH*KW <= _WIDE_MAX_ROWS and Wp <= _WIDE_MAX_WASTE * W'.
+# Measured (bench_conv.py section 4, interleaved): wide vs plain im2col, as numpy/torch ratios,
+# 16 -> 16 at 32x32 0.47 vs 0.70 and 32 -> 32 at 16x16 0.77 vs 0.88, but 64 -> 128 at 16x16
+# 0.84 vs 0.74, 128 -> 128 at 14x14 1.35 vs 0.95, and 64 -> 64 at 8x8 (Wp/W' = 1.25) 0.81
+# vs 0.74: with many channels the products dominate and the junk columns cost more than the
+# copies they save.
+_WIDE_MAX_ROWS = 288
+_WIDE_MAX_WASTE = 1.2
 
 # The fast path's worker threads (made on first use) and the handle on BLAS's own thread count
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -467,9 +487,10 @@ class _BlockPlan:
     images, ``columns`` is im2col of the block, a (C*KH*KW, n*H'*R) matrix whose columns run
     over (image, output row, output column), with R columns per output row:
 
-    - any stride: R = W', exactly im2col's layout. Building it copies, for each kernel tap,
+    - otherwise: R = W', exactly im2col's layout. Building it copies, for each kernel tap,
       W'-long pieces of x_padded's rows.
-    - stride 1: R = Wp, the padded width ("wide rows"). Output rows are computed Wp wide and
+    - stride 1, few channels (see _WIDE_MAX_ROWS): R = Wp, the padded width ("wide rows").
+      Output rows are computed Wp wide and
       the last Wp - W' entries of each are junk that is dropped, but now a tap reads, for a
       whole image, one contiguous run of x_padded's flattened rows: im2col becomes long
       contiguous copies. That costs Wp/W' - 1 more multiply-adds (6% for 32x32 inputs with
@@ -484,11 +505,21 @@ class _BlockPlan:
         self.num_images, self.channels, self.padded_h, self.padded_w = x_padded_shape
         self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
         self.dtype = dtype
-        self.wide = stride == (1, 1)
+        # wide rows only where they pay: few rows and few junk columns (see _WIDE_MAX_ROWS)
+        rows = self.channels * kernel[0] * kernel[1]
+        self.wide = (stride == (1, 1) and rows <= _WIDE_MAX_ROWS
+                     and self.padded_w <= _WIDE_MAX_WASTE * out_size[1])
         self.row_width = self.padded_w if self.wide else out_size[1]
         # offset of the last kernel tap in x_padded's flattened image (see dout_grid)
         self.lead = (kernel[0] - 1) * dilation[0] * self.padded_w + (kernel[1] - 1) * dilation[1]
-        per_block = max(1, _BLOCK_COLUMNS // (out_size[0] * self.row_width))
+        # see _BLOCK_COLUMNS for how the batch is cut
+        columns = _BLOCK_COLUMNS
+        if rows > _BLOCK_ROWS:
+            columns = max(_MIN_BLOCK_COLUMNS, _BLOCK_COLUMNS * _BLOCK_ROWS // rows)
+        per_image = out_size[0] * self.row_width
+        per_block = max(1, columns // per_image)
+        enough = max(-(-self.num_images // _MIN_BLOCKS), -(-_MIN_BLOCK_COLUMNS // per_image))
+        per_block = min(per_block, enough)
         self.blocks = [
             slice(start, min(start + per_block, self.num_images))
             for start in range(0, self.num_images, per_block)
@@ -565,21 +596,6 @@ class _BlockPlan:
         images = grid[:, lead:].reshape(num_filters, n, self.padded_h, self.padded_w)
         images[:, :, :out_h, :out_w] = dout_block.transpose(1, 0, 2, 3)
         return grid
-
-    def dw_share(self, cols: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """cols @ dout_rows.T for a block at stride 1: (C*KH*KW, F), one product per image.
-
-        Image m's wide columns and its grid rows differ in length (H'*Wp and Hp*Wp), so the
-        block's dout rows are the first H'*Wp entries of each image's grid, read in place.
-        """
-        rows_per_image = self.out_size[0] * self.padded_w
-        image_size, lead = self.padded_h * self.padded_w, self.lead
-        share = np.zeros((cols.shape[0], grid.shape[0]), dtype=self.dtype)
-        for m in range(cols.shape[1] // rows_per_image):
-            start = lead + m * image_size
-            share += (cols[:, m * rows_per_image : (m + 1) * rows_per_image]
-                      @ grid[:, start : start + rows_per_image].T)
-        return share
 
     def dx_padded_wide(self, w_taps: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """dx_padded of a block at stride 1, (C, n, Hp, Wp), from its dout_grid.
@@ -738,7 +754,7 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         cols = plan.columns(x_padded[block])
         if plan.wide:
             grid = plan.dout_grid(dout[block])
-            dw_share, db_share = plan.dw_share(cols, grid), grid.sum(axis=1)
+            dw_share, db_share = cols @ plan.dout_rows(dout[block]).T, grid.sum(axis=1)
             dx_padded = plan.dx_padded_wide(w_taps, grid).transpose(1, 0, 2, 3)
         else:
             dout_rows = plan.dout_rows(dout[block])
