@@ -173,6 +173,26 @@ def _max_and_argmax(taps):
     return out, argmax
 
 
+def _fast_max_and_argmax(taps):
+    """_max_and_argmax for input without NaN, in fewer and narrower passes over memory.
+
+    Engineering notes: each tap costs three whole-array passes (compare, maximum, and a masked
+    store of k), where _max_and_argmax needs two more for NaN and a boolean-index store; argmax
+    is uint8, an eighth of intp's bytes to write here and read back in the backward pass.
+    Measured interleaved with torch on the sweep's pooling layers (bench_conv.py section 4) it
+    takes about 0.6-0.75 of _max_and_argmax's time. np.maximum(out, tap) equals a copy where
+    tap > out only when there is no NaN, hence the check in max_pool_forward.
+    """
+    out = taps[0].copy()
+    argmax = np.zeros(out.shape, dtype=np.uint8 if len(taps) <= 256 else np.intp)
+    wins = np.empty(out.shape, dtype=bool)
+    for k, tap in enumerate(taps[1:], start=1):
+        np.greater(tap, out, out=wins)  # strictly: on a tie the earlier position keeps the win
+        np.maximum(out, tap, out=out)
+        np.copyto(argmax, k, where=wins)
+    return out, argmax
+
+
 def max_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
     """Vectorised max pooling: a running maximum over the KH*KW positions of the window.
 
@@ -181,8 +201,11 @@ def max_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
     position won each window (the lecture's "remember where the max came from").
     """
     size, stride, pad, out_size = _pool_geometry(x, size, stride, pad)
-    x_padded = _pad(x, pad, x.dtype, value=-np.inf)
-    out, argmax = _max_and_argmax(_taps(x_padded, size, stride, out_size))
+    # without padding the taps are views of x itself: no copy
+    x_padded = _pad(x, pad, x.dtype, value=-np.inf) if any(pad) else x
+    taps = _taps(x_padded, size, stride, out_size)
+    has_nan = bool(np.isnan(x).any())  # one pass, which spares two per tap when there is none
+    out, argmax = _max_and_argmax(taps) if has_nan else _fast_max_and_argmax(taps)
     return out, PoolCache(x, x_padded, size, stride, pad, argmax)
 
 
@@ -199,8 +222,10 @@ def max_pool_backward(dout: np.ndarray, cache: PoolCache):
     if argmax is None:  # cache from the naive forward
         argmax = _max_and_argmax(_taps(x_padded, size, stride, out_size))[1]
     dx_padded = np.zeros(x_padded.shape, dtype=np.result_type(x, dout))
+    won = np.empty(argmax.shape, dtype=bool)
     for k, tap in enumerate(_taps(dx_padded, size, stride, out_size)):
-        tap += np.where(argmax == k, dout, 0)
+        np.equal(argmax, k, out=won)
+        np.add(tap, dout, out=tap, where=won)  # through the view, no temporary array
     return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
 
 
