@@ -1,6 +1,6 @@
 """NumPy convolution (cnnlib.numpy.conv) against PyTorch's CPU convolution, side by side.
 
-    python benchmarks/bench_conv.py [--threads T] [--rounds R]
+    python benchmarks/bench_conv.py [--threads T] [--rounds R] [--sweep-only]
 
 Prints, in one process on one CPU:
 
@@ -9,7 +9,17 @@ Prints, in one process on one CPU:
    autograd (input, weight and bias requiring grad): the time of each, numpy/torch, and GFLOP/s;
 2. the machine's float32 matrix-multiply rate (np.matmul, 2048x2048), the ceiling for an
    im2col convolution, whose work is three matrix products;
-3. the vectorised conv against the lecture's loops (conv_*_naive) on a CIFAR-sized layer.
+3. the vectorised conv against the lecture's loops (conv_*_naive) on a CIFAR-sized layer;
+4. a sweep over the layers students train: every distinct conv of the CIFAR ResNet-20 (batch
+   128), a VGG-style CIFAR net (batch 32), the first layers of AlexNet and ResNet (224x224,
+   batch 8), 1x1 and stride-2 layers, and three max-pooling layers: forward + backward,
+   numpy/torch per layer and the geometric mean of the ratios. Each layer's two functions take
+   turns within a round (see `rounds`), so the ratio holds on a machine shared with other
+   programs even when the absolute times do not.
+
+The BLAS library and kernel in use (threadpoolctl's "architecture") are printed first: OpenBLAS
+picks its kernel for the CPU unless OPENBLAS_CORETYPE forces one, so measure what users get with
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py`.
 
 FLOPs are counted as the lectures count them: a forward pass does N*F*H'*W'*C*KH*KW
 multiply-adds (cnnlib.arithmetic.conv_macs), each 2 floating-point operations; the backward pass
@@ -26,6 +36,7 @@ each other suffer most), so compare quiet runs, or --threads 1.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -41,6 +52,9 @@ def _parse_args():
                         help="threads for BLAS and torch (default: the CPUs this process may use)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of timings (default 5)")
     parser.add_argument("--repeats", type=int, default=5, help="calls per round (default 5)")
+    parser.add_argument("--sweep-only", action="store_true", help="only section 4, the sweep")
+    parser.add_argument("--sweep-rounds", type=int, default=3,
+                        help="rounds of the sweep (default 3; each layer best of 3 calls)")
     return parser.parse_args()
 
 
@@ -62,6 +76,7 @@ from cnnlib.numpy.conv import (  # noqa: E402
     conv_forward,
     conv_forward_naive,
 )
+from cnnlib.numpy.pool import max_pool_backward, max_pool_forward  # noqa: E402
 
 
 def best_time(function, repeats: int) -> float:
@@ -172,6 +187,107 @@ def fast_vs_naive() -> None:
     print(f"   speed-up of the vectorised version: {min(naive_times) / min(fast_times):.0f}x")
 
 
+# name: (N, C, H, W, F, K, stride, pad) for a conv; (N, C, H, W, size, stride, pad) for a pool
+SWEEP_CONVS = {
+    "resnet20 conv1 3->16 @32": (128, 3, 32, 32, 16, 3, 1, 1),
+    "resnet20 16->16 @32": (128, 16, 32, 32, 16, 3, 1, 1),
+    "resnet20 16->32 s2 @32": (128, 16, 32, 32, 32, 3, 2, 1),
+    "resnet20 32->32 @16": (128, 32, 16, 16, 32, 3, 1, 1),
+    "resnet20 32->64 s2 @16": (128, 32, 16, 16, 64, 3, 2, 1),
+    "resnet20 64->64 @8": (128, 64, 8, 8, 64, 3, 1, 1),
+    "vgg 3->64 @32": (32, 3, 32, 32, 64, 3, 1, 1),
+    "vgg 64->128 @16": (32, 64, 16, 16, 128, 3, 1, 1),
+    "vgg 128->128 @14": (32, 128, 14, 14, 128, 3, 1, 1),
+    "vgg 128->256 @8": (32, 128, 8, 8, 256, 3, 1, 1),
+    "vgg 256->512 @4": (32, 256, 4, 4, 512, 3, 1, 1),
+    "alexnet conv1 11x11 s4 @224": (8, 3, 224, 224, 64, 11, 4, 2),
+    "resnet conv1 7x7 s2 @224": (8, 3, 224, 224, 64, 7, 2, 3),
+    "1x1 64->64 @8": (128, 64, 8, 8, 64, 1, 1, 0),
+    "1x1 s2 64->128 @16": (128, 64, 16, 16, 128, 1, 2, 0),
+    "3x3 s2 64->128 @28": (32, 64, 28, 28, 128, 3, 2, 1),
+}
+SWEEP_POOLS = {
+    "maxpool 2x2 s2 (32,64,32,32)": (32, 64, 32, 32, 2, 2, 0),
+    "maxpool 3x3 s2 p1 (8,64,112,112)": (8, 64, 112, 112, 3, 2, 1),
+    "maxpool 3x3 s2 (8,64,55,55)": (8, 64, 55, 55, 3, 2, 0),
+}
+
+
+def _conv_pair(n, c, h, w, f, k, stride, pad):
+    """numpy and torch forward+backward steps of one conv layer, float32, checked to agree."""
+    x, weights, bias = layer((n, c, h, w), (f, c, k, k), np.float32, seed=5)
+    out_shape = F.conv2d(torch.from_numpy(x), torch.from_numpy(weights), None, stride, pad).shape
+    dout = np.random.default_rng(6).standard_normal(tuple(out_shape)).astype(np.float32)
+
+    def numpy_step():
+        _, cache = conv_forward(x, weights, bias, stride=stride, pad=pad)
+        return conv_backward(dout, cache)
+
+    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, weights, bias))
+    tdout = torch.from_numpy(dout)
+
+    def torch_step():
+        tx.grad = tw.grad = tb.grad = None
+        F.conv2d(tx, tw, tb, stride=stride, padding=pad).backward(tdout)
+
+    torch_step()
+    for ours, theirs in zip(numpy_step(), (tx.grad, tw.grad, tb.grad), strict=True):
+        scale = float(np.abs(theirs.numpy()).max())
+        assert np.abs(ours - theirs.numpy()).max() <= 1e-4 * scale, "numpy and torch disagree"
+    return numpy_step, torch_step
+
+
+def _pool_pair(n, c, h, w, size, stride, pad):
+    """numpy and torch forward+backward steps of one max-pooling layer, float32."""
+    x = np.random.default_rng(7).standard_normal((n, c, h, w)).astype(np.float32)
+    out_shape = F.max_pool2d(torch.from_numpy(x), size, stride, pad).shape
+    dout = np.random.default_rng(8).standard_normal(tuple(out_shape)).astype(np.float32)
+
+    def numpy_step():
+        _, cache = max_pool_forward(x, size, stride, pad)
+        return max_pool_backward(dout, cache)
+
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tdout = torch.from_numpy(dout)
+
+    def torch_step():
+        tx.grad = None
+        F.max_pool2d(tx, size, stride, pad).backward(tdout)
+
+    torch_step()
+    np.testing.assert_allclose(numpy_step(), tx.grad.numpy(), rtol=1e-6, atol=1e-6)
+    return numpy_step, torch_step
+
+
+def sweep() -> None:
+    """Section 4: numpy/torch, forward + backward, layer by layer, and the geometric mean."""
+    print(f"4. layer sweep, float32, forward+backward, best of 3 calls x {ARGS.sweep_rounds} "
+          f"rounds (numpy and torch alternating): numpy/torch time")
+    print(f"   {'layer':34s} {'numpy ms':>9s} {'torch ms':>9s} {'ratio':>6s}   per round")
+    for title, layers, make in (("conv", SWEEP_CONVS, _conv_pair),
+                                ("pool", SWEEP_POOLS, _pool_pair)):
+        ratios = []
+        for name, geometry in layers.items():
+            numpy_step, torch_step = make(*geometry)
+            times = rounds({"numpy": numpy_step, "torch": torch_step}, ARGS.sweep_rounds, 3)
+            ratio = min(times["numpy"]) / min(times["torch"])
+            per_round = [a / b for a, b in zip(times["numpy"], times["torch"], strict=True)]
+            ratios.append(ratio)
+            print(f"   {name:34s} {min(times['numpy']) * 1e3:9.2f} {min(times['torch']) * 1e3:9.2f}"
+                  f" {ratio:6.2f}   {' '.join(f'{r:.2f}' for r in per_round)}", flush=True)
+        mean = math.exp(statistics.fmean(math.log(r) for r in ratios))
+        print(f"   {title}: geometric mean of numpy/torch {mean:.2f}, worst {max(ratios):.2f}")
+
+
+def blas_kernel() -> str:
+    """The BLAS libraries NumPy loaded, with version, kernel ("architecture") and threads."""
+    return "; ".join(
+        f"{lib['internal_api']} {lib.get('version')} kernel {lib.get('architecture')} "
+        f"({lib['num_threads']} threads)"
+        for lib in threadpool_info() if lib["user_api"] == "blas"
+    )
+
+
 def main() -> None:
     torch.set_num_threads(ARGS.threads)
     print(f"threads: {ARGS.threads} (torch.get_num_threads() = {torch.get_num_threads()}, "
@@ -180,12 +296,18 @@ def main() -> None:
     blas_threads = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     print(f"   BLAS threads {blas_threads}: cnnlib.numpy's conv runs its blocks on "
           f"{max(blas_threads, default=1)} worker thread(s)")
+    print(f"   BLAS: {blas_kernel()}; OPENBLAS_CORETYPE="
+          f"{os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    if ARGS.sweep_only:
+        sweep()
+        return
     flops, numpy_time, torch_time = numpy_vs_torch()
     rate = matmul_ceiling()
     print(f"   at that rate the three matrix products of the conv alone would take "
           f"{flops / rate / 1e6:.1f} ms; numpy reached {flops / numpy_time / 1e9 / rate:.0%} of "
           f"the ceiling, torch {flops / torch_time / 1e9 / rate:.0%}")
     fast_vs_naive()
+    sweep()
 
 
 if __name__ == "__main__":

@@ -81,6 +81,16 @@ def _pair(name: str, value, minimum: int) -> tuple[int, int]:
     return v, v
 
 
+def _flag(name: str, value) -> bool:
+    """`value` if it is True or False; a TypeError naming the argument otherwise.
+
+    `bias='no'` is a non-empty string, so truth-testing it would count the biases silently.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return value
+
+
 def _shape(name: str, shape, ndim: int | None = None) -> tuple[int, ...]:
     """A shape as a tuple of positive ints; `ndim` demands that many dimensions."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
@@ -132,6 +142,7 @@ def conv_output_size(
     size = _int("size", size, 1)
     stride = _int("stride", stride, 1)
     pad = _int("pad", pad, 0)
+    strict = _flag("strict", strict)
     k_eff = effective_kernel_size(kernel, dilation)
     span = size + 2 * pad - k_eff  # how far the window can slide
     if span < 0:
@@ -148,6 +159,17 @@ def conv_output_size(
     return span // stride + 1
 
 
+def _check_pool_pad(kernel, pad, dilation) -> None:
+    """Raise unless 2*pad <= the window's span, PyTorch's rule for pooling (one axis)."""
+    span = effective_kernel_size(kernel, dilation)
+    pad = _int("pad", pad, 0)
+    if 2 * pad > span:
+        raise ValueError(
+            f"pad must be at most half the pooling window's span {span} (so that every window "
+            f"covers some real input, as PyTorch demands), wanted pad <= {span // 2}, got {pad}"
+        )
+
+
 def pool_output_size(
     size: int,
     kernel: int,
@@ -161,7 +183,11 @@ def pool_output_size(
 
     >>> pool_output_size(56, 3, stride=2)         # AlexNet pool1: floor(53/2 + 1)
     27
+
+    As in PyTorch, pad may be at most half the window's span (2*pad <= K_eff), so that every
+    window covers some real input; more raises ValueError.
     """
+    _check_pool_pad(kernel, pad, dilation)
     return conv_output_size(
         size, kernel, kernel if stride is None else stride, pad, dilation, strict=strict
     )
@@ -198,6 +224,13 @@ def pool_output_shape(
 ) -> tuple[int, int, int]:
     """Output shape of a pooling layer: input_shape (C, H, W) -> (C, H', W'); channels unchanged."""
     c = _shape("input_shape", input_shape, ndim=3)[0]
+    for k, p, d in zip(
+        _pair("kernel", kernel, 1),
+        _pair("pad", pad, 0),
+        _pair("dilation", dilation, 1),
+        strict=True,
+    ):
+        _check_pool_pad(k, p, d)
     stride = kernel if stride is None else stride
     return conv_output_shape(input_shape, c, kernel, stride, pad, dilation, strict=strict)
 
@@ -257,8 +290,16 @@ def unread_positions(
 # Receptive fields
 
 
-def _kernel_stride_dilation(layer) -> tuple[int, int, int]:
-    """(kernel, stride, dilation) along one axis from a (k, s[, d]) tuple or a Conv/Pool spec."""
+def _layer_list(layers) -> list:
+    """layers as a list, or a TypeError naming the argument."""
+    if isinstance(layers, str) or not isinstance(layers, Iterable):
+        raise TypeError(f"layers must be a list of layers, got {layers!r}")
+    return list(layers)
+
+
+def _kernel_stride_dilation(layer, i: int = 0) -> tuple[int, int, int]:
+    """(kernel, stride, dilation) along one axis from a (k, s[, d]) tuple or a Conv/Pool spec;
+    `i`, the layer's index, goes into the messages (layers[i] kernel ...)."""
     if isinstance(layer, Conv | Pool):
         k, s, d = layer.kernel, layer.stride, layer.dilation
         s = k if s is None else s
@@ -271,9 +312,9 @@ def _kernel_stride_dilation(layer) -> tuple[int, int, int]:
     if isinstance(layer, Sequence) and len(layer) in (2, 3):
         k, s, *rest = layer
         return (
-            _int("kernel", k, 1),
-            _int("stride", s, 1),
-            _int("dilation", rest[0] if rest else 1, 1),
+            _int(f"layers[{i}] kernel", k, 1),
+            _int(f"layers[{i}] stride", s, 1),
+            _int(f"layers[{i}] dilation", rest[0] if rest else 1, 1),
         )
     raise TypeError(
         f"layers: each layer must be a (kernel, stride) or (kernel, stride, dilation) tuple "
@@ -292,8 +333,8 @@ def receptive_fields(layers: Iterable) -> list[int]:
     r_l = r_{l-1} + (K_eff_l - 1) * (S_1 * ... * S_{l-1}),  r_0 = 1.
     """
     field, jump, out = 1, 1, []
-    for layer in layers:
-        k, s, d = _kernel_stride_dilation(layer)
+    for i, layer in enumerate(_layer_list(layers)):
+        k, s, d = _kernel_stride_dilation(layer, i)
         field += (effective_kernel_size(k, d) - 1) * jump
         jump *= s
         out.append(field)
@@ -312,7 +353,9 @@ def receptive_field(layers: Iterable) -> int:
 
 def total_stride(layers: Iterable) -> int:
     """Distance in input pixels between neighbouring outputs of a stack: the product of strides."""
-    return math.prod(_kernel_stride_dilation(layer)[1] for layer in layers)
+    return math.prod(
+        _kernel_stride_dilation(layer, i)[1] for i, layer in enumerate(_layer_list(layers))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,7 +384,7 @@ def conv_params(
             f"groups={g}"
         )
     kh, kw = _pair("kernel", kernel, 1)
-    return c_out * (c_in // g) * kh * kw + (c_out if bias else 0)
+    return c_out * (c_in // g) * kh * kw + (c_out if _flag("bias", bias) else 0)
 
 
 def conv_macs(in_channels: int, out_channels: int, kernel, output_size, groups: int = 1) -> int:
@@ -373,7 +416,7 @@ def locally_connected_params(
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """Parameters of a fully-connected layer: a (D_out, D_in) weight matrix plus D_out biases."""
     d_in, d_out = _int("in_features", in_features, 1), _int("out_features", out_features, 1)
-    return d_in * d_out + (d_out if bias else 0)
+    return d_in * d_out + (d_out if _flag("bias", bias) else 0)
 
 
 def linear_macs(in_features: int, out_features: int) -> int:
@@ -419,6 +462,17 @@ class Conv:
     bias: bool = True
     groups: int = 1
 
+    def __post_init__(self):
+        # checked when the spec is made, so receptive_field and layer_table never see a
+        # stride of 0 or a negative kernel
+        _int("Conv out_channels", self.out_channels, 1)
+        _pair("Conv kernel", self.kernel, 1)
+        _pair("Conv stride", self.stride, 1)
+        _pair("Conv pad", self.pad, 0)
+        _pair("Conv dilation", self.dilation, 1)
+        _flag("Conv bias", self.bias)
+        _int("Conv groups", self.groups, 1)
+
 
 @dataclass(frozen=True)
 class Pool:
@@ -431,6 +485,13 @@ class Pool:
     kind: str = "max"
 
     def __post_init__(self):
+        kernel = _pair("Pool kernel", self.kernel, 1)
+        if self.stride is not None:
+            _pair("Pool stride", self.stride, 1)
+        pad = _pair("Pool pad", self.pad, 0)
+        dilation = _int("Pool dilation", self.dilation, 1)
+        for k, p in zip(kernel, pad, strict=True):
+            _check_pool_pad(k, p, dilation)
         if self.kind not in ("max", "avg"):
             raise ValueError(f"kind must be 'max' or 'avg', got {self.kind!r}")
 
@@ -441,6 +502,10 @@ class Linear:
 
     out_features: int
     bias: bool = True
+
+    def __post_init__(self):
+        _int("Linear out_features", self.out_features, 1)
+        _flag("Linear bias", self.bias)
 
 
 @dataclass(frozen=True)
@@ -467,6 +532,7 @@ def layer_table(
     flops counts multiply-adds (see the module docstring).
     """
     shape = _shape("input_shape", input_shape, ndim=3)
+    layers = _layer_list(layers)
     if names is not None and len(names) != len(layers):
         raise ValueError(f"names: got {len(names)} names for {len(layers)} layers")
     counts: dict[str, int] = {}
@@ -508,6 +574,9 @@ def format_table(rows: Sequence[LayerStats]) -> str:
     """A printable table of `layer_table` rows with totals (params in units, MACs in millions)."""
     header = f"{'layer':<10} {'output shape':<16} {'memory (KB)':>12} {'params':>12} {'MMACs':>10}"
     lines = [header, "-" * len(header)]
+    rows = list(rows) if isinstance(rows, Iterable) and not isinstance(rows, str) else None
+    if rows is None or not all(isinstance(r, LayerStats) for r in rows):
+        raise TypeError("rows must be a list of LayerStats, as layer_table returns")
     for r in rows:
         shape = "x".join(map(str, r.output_shape))
         lines.append(

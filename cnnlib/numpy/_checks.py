@@ -11,6 +11,9 @@ import numbers
 
 __all__ = [
     "as_pair",
+    "check_allocation",
+    "check_cache",
+    "check_flag",
     "check_float_array",
     "check_labels",
     "check_length",
@@ -155,4 +158,103 @@ def check_window_fits(
             f"is only {padded[0]}x{padded[1]} (H, W = {size[0]}, {size[1]} with pad={pad}); "
             f"wanted a window of at most {padded[0]}x{padded[1]}: use a smaller {name} "
             f"or more padding"
+        )
+
+
+def check_flag(name: str, value) -> bool:
+    """`value` if it is a bool (or NumPy's bool); TypeError naming `name` otherwise.
+
+    Truth-testing would do the wrong thing silently for the most common mistake: the string
+    'False' is a non-empty string, so `if train:` would take it as True.
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {describe(value)}")
+
+
+# What each kind of entry of a cache looks like: a layer's cache is a tuple whose entries are
+# arrays, flags, numbers ... in a fixed order, so another layer's cache (or None) is recognised
+# by its length and the kinds of its entries before any unpacking fails deep inside a backward.
+_CACHE_KINDS = {
+    "array": lambda v: hasattr(v, "shape") and hasattr(v, "dtype"),
+    "array or None": lambda v: v is None or (hasattr(v, "shape") and hasattr(v, "dtype")),
+    "bool": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "pair": lambda v: isinstance(v, tuple) and len(v) == 2,
+    "tuple": lambda v: isinstance(v, tuple),
+}
+
+
+def check_cache(cache, kinds, forward: str) -> None:
+    """Raise unless `cache` looks like what `forward` returns.
+
+    kinds: the kind of each entry of the cache tuple, in order (keys of _CACHE_KINDS), or one
+    kind (a str) for a cache that is a single value (relu's cache is x itself).
+    A TypeError names `cache`, says which forward makes it and what was passed instead.
+    """
+    if isinstance(kinds, str):
+        if _CACHE_KINDS[kinds](cache):
+            return
+        wanted = f"an {kinds}" if kinds[0] in "aeiou" else f"a {kinds}"
+    else:
+        if isinstance(cache, tuple) and len(cache) == len(kinds) and all(
+            _CACHE_KINDS[kind](entry) for kind, entry in zip(kinds, cache, strict=True)
+        ):
+            return
+        wanted = f"a tuple of {len(kinds)} entries ({', '.join(kinds)})"
+        if isinstance(cache, tuple):
+            got = ", ".join(type(entry).__name__ for entry in cache)
+            raise TypeError(
+                f"cache must be the cache returned by {forward}: {wanted}, got a tuple of "
+                f"{len(cache)} entries ({got}); pass the cache of this layer's own forward"
+            )
+    raise TypeError(
+        f"cache must be the cache returned by {forward}: {wanted}, got {describe(cache)}"
+    )
+
+
+def _memory_bytes() -> int:
+    """The machine's physical memory in bytes (16 GiB if the OS does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 16 * 2**30
+
+
+def check_allocation(name: str, shape, itemsize: int, what: str) -> None:
+    """Refuse, naming `name`, an array of `shape` larger than the machine's memory.
+
+    An absurd argument (pad=10**6) would otherwise end in a MemoryError, or in the OS killing
+    the process, with nothing saying which argument asked for terabytes.
+    """
+    import math
+
+    size = math.prod(int(s) for s in shape) * itemsize
+    if size > _memory_bytes():
+        raise ValueError(
+            f"{name}: {what} would have shape {tuple(int(s) for s in shape)}, "
+            f"{size / 2**30:.3g} GiB, more than this machine's memory; "
+            f"wanted a {name} that keeps it within {_memory_bytes() / 2**30:.3g} GiB"
+        )
+
+
+def check_dout(dout, shape: tuple, of_what: str, like=None) -> None:
+    """Raise unless dout is a floating-point array of `shape` (the forward's output).
+
+    like: for the torch twins, a tensor of the forward (x): a torch dout must have its dtype and
+    device too, since torch will not mix float32 and float64 in one product and would say so
+    only from deep inside. NumPy mixes them (in the wider type), so `like` is not used there.
+    """
+    check_float_array("dout", dout)
+    check_shape("dout", dout, shape, of_what)
+    if like is None or not type(dout).__module__.startswith("torch"):
+        return
+    if dout.dtype != like.dtype or dout.device != like.device:
+        raise TypeError(
+            f"dout must have the dtype and device of the forward's input ({like.dtype} on "
+            f"{like.device}), got {dout.dtype} on {dout.device}: convert it with "
+            f".to({like.dtype})"
         )

@@ -16,7 +16,15 @@ import math
 
 import numpy as np
 
-from ._checks import check_float_array, check_ndim, check_number, check_shape, describe
+from ._checks import (
+    check_cache,
+    check_dout,
+    check_float_array,
+    check_ndim,
+    check_number,
+    check_shape,
+    describe,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -50,7 +58,7 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _check_dout(dout, x) -> None:
-    check_shape("dout", dout, x.shape, f"the layer's output {tuple(x.shape)}")
+    check_dout(dout, x.shape, f"the layer's output {tuple(x.shape)}", like=x)
 
 
 # ---------------------------------------------------------------- sigmoid and tanh
@@ -72,6 +80,7 @@ def sigmoid_forward(x: np.ndarray):
 def sigmoid_backward(dout: np.ndarray, cache):
     """dx = dout * s (1 - s), with s = sigmoid(x): at most 1/4 (at x = 0), so stacked sigmoids
     shrink the gradient by at least 4x per layer."""
+    check_cache(cache, "array", "sigmoid_forward")
     out = cache
     _check_dout(dout, out)
     return dout * out * (1 - out)
@@ -86,6 +95,7 @@ def tanh_forward(x: np.ndarray):
 
 def tanh_backward(dout: np.ndarray, cache):
     """dx = dout * (1 - tanh(x)²): 1 at x = 0, vanishing as the unit saturates."""
+    check_cache(cache, "array", "tanh_forward")
     out = cache
     _check_dout(dout, out)
     return dout * (1 - out * out)
@@ -102,6 +112,7 @@ def relu_forward(x: np.ndarray):
 
 def relu_backward(dout: np.ndarray, cache):
     """dx = dout where x > 0, else 0 (including at x = 0): a dead unit passes no gradient."""
+    check_cache(cache, "array", "relu_forward")
     x = cache
     _check_dout(dout, x)
     return np.where(x > 0, dout, 0).astype(dout.dtype, copy=False)
@@ -117,6 +128,7 @@ def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01):
 
 def leaky_relu_backward(dout: np.ndarray, cache):
     """dx = dout for x > 0, negative_slope * dout otherwise: never exactly zero."""
+    check_cache(cache, ("array", "number"), "leaky_relu_forward")
     x, negative_slope = cache
     _check_dout(dout, x)
     return np.where(x > 0, dout, negative_slope * dout).astype(dout.dtype, copy=False)
@@ -158,6 +170,7 @@ def prelu_backward(dout: np.ndarray, cache):
 
     Returns (dx, dalpha), dalpha with alpha's shape.
     """
+    check_cache(cache, ("array", "array"), "prelu_forward")
     x, alpha = cache
     _check_dout(dout, x)
     negative = x <= 0
@@ -188,6 +201,7 @@ def elu_forward(x: np.ndarray, alpha: float = 1.0):
 
 def elu_backward(dout: np.ndarray, cache):
     """dx = dout for x > 0, alpha exp(x) dout otherwise (alpha at x = 0, as in PyTorch)."""
+    check_cache(cache, ("array", "number"), "elu_forward")
     x, alpha = cache
     _check_dout(dout, x)
     slope = np.where(x > 0, 1, alpha * np.exp(np.minimum(x, 0)))
@@ -202,6 +216,7 @@ def selu_forward(x: np.ndarray):
 
 def selu_backward(dout: np.ndarray, cache):
     """dx = SELU_SCALE * elu'(x) * dout."""
+    check_cache(cache, "array", "selu_forward")
     x = cache
     return (SELU_SCALE * elu_backward(dout, (x, SELU_ALPHA))).astype(dout.dtype, copy=False)
 
@@ -243,6 +258,7 @@ def gelu_backward(dout: np.ndarray, cache):
     exact: Phi(x) + x phi(x), phi(x) = exp(-x²/2) / sqrt(2 pi) the normal density.
     tanh:  (1 + t)/2 + x (1 - t²)/2 * sqrt(2/pi) (1 + 3 * 0.044715 x²), t = tanh(...).
     """
+    check_cache(cache, ("array", "str"), "gelu_forward")
     x, approximate = cache
     _check_dout(dout, x)
     if approximate == "none":
@@ -292,8 +308,9 @@ def maxout_backward(dout: np.ndarray, cache):
 
     dout: (N, M). Returns dx (N, D), dw (K, D, M), db (K, M).
     """
+    check_cache(cache, ("array", "array", "array"), "maxout_forward")
     x, w, winner = cache
-    check_shape("dout", dout, winner.shape, f"the layer's output {winner.shape}")
+    check_dout(dout, winner.shape, f"the layer's output {winner.shape}", like=x)
     num_pieces = w.shape[0]
     # dpieces[n, k, m] = dout[n, m] if piece k won unit m for example n, else 0
     won = winner[:, None, :] == np.arange(num_pieces)[None, :, None]

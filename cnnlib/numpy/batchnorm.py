@@ -29,11 +29,13 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from ._checks import (
+    check_cache,
+    check_dout,
+    check_flag,
     check_float_array,
     check_length,
     check_ndim,
     check_number,
-    check_shape,
     describe,
 )
 
@@ -47,19 +49,33 @@ __all__ = [
 
 
 def _running_statistics(state, num_features: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """state's running mean and variance (D,), created as zeros / ones when missing."""
+    """state's running mean and variance (D,), or new zeros / ones where state has none.
+
+    Only checks and reads: new arrays are put into `state` by the caller once every argument
+    has passed, so a call that raises leaves the caller's state as it was.
+    """
     if not isinstance(state, MutableMapping):
         raise TypeError(
             "state must be a dict holding 'running_mean' and 'running_var' (pass {} to start), "
             f"got {describe(state)}"
         )
-    if "running_mean" not in state:
-        state["running_mean"] = np.zeros(num_features, dtype=dtype)
-    if "running_var" not in state:
-        state["running_var"] = np.ones(num_features, dtype=dtype)
-    for key in ("running_mean", "running_var"):
+    fresh = {"running_mean": np.zeros, "running_var": np.ones}
+    statistics = []
+    for key, make in fresh.items():
+        if key not in state:
+            statistics.append(make(num_features, dtype=dtype))
+            continue
         check_length(f"state[{key!r}]", state[key], num_features, f"x's {num_features} features")
-    return state["running_mean"], state["running_var"]
+        # an integer array would truncate every update (the running mean would stay 0)
+        check_float_array(f"state[{key!r}]", state[key])
+        if not getattr(getattr(state[key], "flags", None), "writeable", True):
+            raise ValueError(f"state[{key!r}] must be a writeable array, got a read-only one")
+        statistics.append(state[key])
+    return statistics[0], statistics[1]
+
+
+# batchnorm_forward's cache, entry by entry: (x_hat, gamma, inv_std, train)
+_CACHE = ("array", "array", "array", "bool")
 
 
 def batchnorm_forward(
@@ -90,15 +106,19 @@ def batchnorm_forward(
     check_length("beta", beta, num_features, f"x's {num_features} features")
     momentum = check_number("momentum", momentum, 0.0, 1.0)
     eps = check_number("eps", eps, 0.0, strict_minimum=True)
+    train = check_flag("train", train)
     running_mean, running_var = _running_statistics(state, num_features, x.dtype)
+    num_examples = x.shape[0]
+    if train and num_examples < 2:
+        raise ValueError(
+            f"x must hold at least 2 values per feature to estimate a variance in train "
+            f"mode, got shape {tuple(x.shape)}"
+        )
+    # every argument passed: only now may state change
+    state.setdefault("running_mean", running_mean)
+    state.setdefault("running_var", running_var)
 
     if train:
-        num_examples = x.shape[0]
-        if num_examples < 2:
-            raise ValueError(
-                f"x must hold at least 2 values per feature to estimate a variance in train "
-                f"mode, got shape {tuple(x.shape)}"
-            )
         mean = x.mean(axis=0)
         var = x.var(axis=0)  # biased (divides by N): the batch is normalised with this one
         unbiased_var = var * (num_examples / (num_examples - 1))
@@ -127,8 +147,9 @@ def batchnorm_backward(dout: np.ndarray, cache):
     scaling every (x - mu) leaves x_hat unchanged, so those directions get no gradient.
     In test mode the statistics are constants and dx = gamma * inv_std * dout.
     """
+    check_cache(cache, _CACHE, "batchnorm_forward")
     x_hat, gamma, inv_std, train = cache
-    check_shape("dout", dout, x_hat.shape, f"the layer's output {x_hat.shape}")
+    check_dout(dout, x_hat.shape, f"the layer's output {x_hat.shape}", like=x_hat)
     dbeta = dout.sum(axis=0)
     dgamma = (dout * x_hat).sum(axis=0)
     if not train:
@@ -146,8 +167,9 @@ def batchnorm_backward_naive(dout: np.ndarray, cache):
         x_hat = centred * inv_std;  out = gamma * x_hat + beta
     Slower and longer than batchnorm_backward, kept because each line is one chain-rule step.
     """
+    check_cache(cache, _CACHE, "batchnorm_forward")
     x_hat, gamma, inv_std, train = cache
-    check_shape("dout", dout, x_hat.shape, f"the layer's output {x_hat.shape}")
+    check_dout(dout, x_hat.shape, f"the layer's output {x_hat.shape}", like=x_hat)
     num_examples = dout.shape[0]
     dbeta = dout.sum(axis=0)                              # out = ... + beta
     dgamma = (dout * x_hat).sum(axis=0)                   # out = gamma * x_hat + ...
@@ -192,6 +214,7 @@ def spatial_batchnorm_forward(
     Returns out (N, C, H, W) and the cache for spatial_batchnorm_backward.
     """
     check_ndim("x", x, 4, "(N, C, H, W)")
+    train = check_flag("train", train)
     n, _, h, w = x.shape
     if train and n * h * w < 2:
         raise ValueError(
@@ -206,7 +229,8 @@ def spatial_batchnorm_forward(
 
 def spatial_batchnorm_backward(dout: np.ndarray, cache):
     """dout (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    check_cache(cache, ("tuple", "tuple"), "spatial_batchnorm_forward")
     cache_2d, shape = cache
-    check_shape("dout", dout, shape, f"the layer's output {shape}")
+    check_dout(dout, shape, f"the layer's output {shape}")
     dx_rows, dgamma, dbeta = batchnorm_backward(_channels_last(dout), cache_2d)
     return np.ascontiguousarray(_channels_first(dx_rows, shape)), dgamma, dbeta

@@ -58,6 +58,7 @@ gradient is returned in the dtype of the array it belongs to.
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,8 @@ from cnnlib.arithmetic import conv_output_size, effective_kernel_size
 
 from ._checks import (
     as_pair,
+    check_allocation,
+    check_cache,
     check_float_array,
     check_length,
     check_ndim,
@@ -94,6 +97,26 @@ __all__ = [
 # MiB (4.5 MiB for C=32, 3x3), which stay in the CPU's caches. Much smaller blocks make BLAS
 # multiply thin matrices (slow with several threads), much larger ones spill to main memory.
 _BLOCK_COLUMNS = 4096
+# ... for up to _BLOCK_ROWS rows. With more rows (C = 256, 3x3: 2304) a block keeps to about the
+# same bytes, with fewer columns, but never fewer than _MIN_BLOCK_COLUMNS (thinner products run
+# BLAS well below its best). And the batch is cut into at least _MIN_BLOCKS blocks where that
+# keeps them that wide, so that small images (8x8: 64 positions) still give every worker thread
+# blocks to do. The cut depends on the shapes only, never on the thread count, so the numbers
+# do not either. Measured on the sweep's VGG layers (bench_conv.py section 4): with C = 128 and
+# 256 at 8x8 and 4x4, one block for the whole batch (the old cut) ran 3x torch's time.
+_BLOCK_ROWS = 288
+_MIN_BLOCK_COLUMNS = 512
+_MIN_BLOCKS = 4
+# The "wide rows" layout at stride 1 (see _BlockPlan) computes Wp columns per output row to keep
+# W', and saves copying. It pays where copies are a large share of the time, that is where the
+# products are small: used only for C*KH*KW <= _WIDE_MAX_ROWS and Wp <= _WIDE_MAX_WASTE * W'.
+# Measured (bench_conv.py section 4, interleaved): wide vs plain im2col, as numpy/torch ratios,
+# 16 -> 16 at 32x32 0.47 vs 0.70 and 32 -> 32 at 16x16 0.77 vs 0.88, but 64 -> 128 at 16x16
+# 0.84 vs 0.74, 128 -> 128 at 14x14 1.35 vs 0.95, and 64 -> 64 at 8x8 (Wp/W' = 1.25) 0.81
+# vs 0.74: with many channels the products dominate and the junk columns cost more than the
+# copies they save.
+_WIDE_MAX_ROWS = 288
+_WIDE_MAX_WASTE = 1.2
 
 # The fast path's worker threads (made on first use) and the handle on BLAS's own thread count
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -144,7 +167,15 @@ def _geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
     dilation = as_pair("dilation", dilation)
     size = tuple(x_shape[2:])
     check_window_fits(kernel_name, _span(kernel, dilation), size, pad)
+    # an absurd pad (10**6) is refused here, before any array of that size is asked for
+    padded_shape = (*x_shape[:2], size[0] + 2 * pad[0], size[1] + 2 * pad[1])
+    check_allocation("pad", padded_shape, 8, "x padded")
     return stride, pad, dilation, _output_size(size, kernel, stride, pad, dilation)
+
+
+# The cache of either conv forward, entry by entry (a ConvCache is a tuple of these)
+_CONV_CACHE = ("array", "array", "array", "array", "pair", "pair", "pair")
+_CONV_FORWARDS = "conv_forward or conv_forward_naive"
 
 
 def _check_layer(x, w, b) -> None:
@@ -211,6 +242,7 @@ def window_view(x_padded: np.ndarray, kernel, stride=1, dilation=1) -> np.ndarra
     through it would write one pixel several times); make a copy to modify it.
     """
     check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
+    check_float_array("x_padded", x_padded)
     kernel = as_pair("kernel", kernel)
     stride, _, dilation, out_size = _geometry(
         x_padded.shape, kernel, stride, 0, dilation, "kernel"
@@ -274,10 +306,26 @@ def im2col(x: np.ndarray, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
     (image, output row, output column). Each input pixel appears in up to KH*KW columns.
     """
     check_ndim("x", x, 4, "(N, C, H, W)")
+    check_float_array("x", x)
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
+    cols_shape = (x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out_size[0] * out_size[1])
+    check_allocation("pad", cols_shape, x.dtype.itemsize, "im2col's matrix")
     x_padded = _pad(x, pad, x.dtype)
     return _im2col_padded(x_padded, kernel, stride, dilation, out_size)
+
+
+def _check_x_shape(x_shape) -> tuple[int, int, int, int]:
+    """x_shape as a tuple of four ints (N, C, H, W), each >= 1 (N >= 0)."""
+    if not isinstance(x_shape, tuple | list):
+        raise TypeError(f"x_shape must be (N, C, H, W), a tuple of 4 ints, got {x_shape!r}")
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in x_shape):
+        raise TypeError(f"x_shape must be (N, C, H, W), a tuple of 4 ints, got {x_shape!r}")
+    if x_shape[0] < 0 or min(x_shape[1:]) < 1:
+        raise ValueError(f"x_shape must be (N, C, H, W) with C, H, W >= 1, got {x_shape!r}")
+    return tuple(int(s) for s in x_shape)
 
 
 def col2im(cols: np.ndarray, x_shape, kernel, stride=1, pad=0, dilation=1) -> np.ndarray:
@@ -287,8 +335,8 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride=1, pad=0, dilation=1) -> np
     Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
     (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
     """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    x_shape = _check_x_shape(x_shape)
+    check_float_array("cols", cols)
     n, c = x_shape[:2]
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
@@ -342,6 +390,7 @@ def conv_forward_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pa
 
 def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
     """dout must be a float array shaped like the forward's output; return (H', W')."""
+    check_cache(cache, _CONV_CACHE, _CONV_FORWARDS)
     check_float_array("dout", dout)
     kernel = cache.w.shape[2:]
     out_size = _output_size(cache.x.shape[2:], kernel, cache.stride, cache.pad, cache.dilation)
@@ -375,8 +424,8 @@ def conv_backward_naive(dout: np.ndarray, cache: ConvCache):
     Scattering each output's gradient back through the forward's loops gives the same numbers;
     this form shows why the backward pass of a convolution is itself two convolutions.
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     out_h, out_w = _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     num_images, channels = x.shape[:2]
     num_filters, _, kernel_h, kernel_w = w.shape
     dtype = np.result_type(x_padded, w, dout)
@@ -438,9 +487,10 @@ class _BlockPlan:
     images, ``columns`` is im2col of the block, a (C*KH*KW, n*H'*R) matrix whose columns run
     over (image, output row, output column), with R columns per output row:
 
-    - any stride: R = W', exactly im2col's layout. Building it copies, for each kernel tap,
+    - otherwise: R = W', exactly im2col's layout. Building it copies, for each kernel tap,
       W'-long pieces of x_padded's rows.
-    - stride 1: R = Wp, the padded width ("wide rows"). Output rows are computed Wp wide and
+    - stride 1, few channels (see _WIDE_MAX_ROWS): R = Wp, the padded width ("wide rows").
+      Output rows are computed Wp wide and
       the last Wp - W' entries of each are junk that is dropped, but now a tap reads, for a
       whole image, one contiguous run of x_padded's flattened rows: im2col becomes long
       contiguous copies. That costs Wp/W' - 1 more multiply-adds (6% for 32x32 inputs with
@@ -455,11 +505,21 @@ class _BlockPlan:
         self.num_images, self.channels, self.padded_h, self.padded_w = x_padded_shape
         self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
         self.dtype = dtype
-        self.wide = stride == (1, 1)
+        # wide rows only where they pay: few rows and few junk columns (see _WIDE_MAX_ROWS)
+        rows = self.channels * kernel[0] * kernel[1]
+        self.wide = (stride == (1, 1) and rows <= _WIDE_MAX_ROWS
+                     and self.padded_w <= _WIDE_MAX_WASTE * out_size[1])
         self.row_width = self.padded_w if self.wide else out_size[1]
         # offset of the last kernel tap in x_padded's flattened image (see dout_grid)
         self.lead = (kernel[0] - 1) * dilation[0] * self.padded_w + (kernel[1] - 1) * dilation[1]
-        per_block = max(1, _BLOCK_COLUMNS // (out_size[0] * self.row_width))
+        # see _BLOCK_COLUMNS for how the batch is cut
+        columns = _BLOCK_COLUMNS
+        if rows > _BLOCK_ROWS:
+            columns = max(_MIN_BLOCK_COLUMNS, _BLOCK_COLUMNS * _BLOCK_ROWS // rows)
+        per_image = out_size[0] * self.row_width
+        per_block = max(1, columns // per_image)
+        enough = max(-(-self.num_images // _MIN_BLOCKS), -(-_MIN_BLOCK_COLUMNS // per_image))
+        per_block = min(per_block, enough)
         self.blocks = [
             slice(start, min(start + per_block, self.num_images))
             for start in range(0, self.num_images, per_block)
@@ -536,21 +596,6 @@ class _BlockPlan:
         images = grid[:, lead:].reshape(num_filters, n, self.padded_h, self.padded_w)
         images[:, :, :out_h, :out_w] = dout_block.transpose(1, 0, 2, 3)
         return grid
-
-    def dw_share(self, cols: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """cols @ dout_rows.T for a block at stride 1: (C*KH*KW, F), one product per image.
-
-        Image m's wide columns and its grid rows differ in length (H'*Wp and Hp*Wp), so the
-        block's dout rows are the first H'*Wp entries of each image's grid, read in place.
-        """
-        rows_per_image = self.out_size[0] * self.padded_w
-        image_size, lead = self.padded_h * self.padded_w, self.lead
-        share = np.zeros((cols.shape[0], grid.shape[0]), dtype=self.dtype)
-        for m in range(cols.shape[1] // rows_per_image):
-            start = lead + m * image_size
-            share += (cols[:, m * rows_per_image : (m + 1) * rows_per_image]
-                      @ grid[:, start : start + rows_per_image].T)
-        return share
 
     def dx_padded_wide(self, w_taps: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """dx_padded of a block at stride 1, (C, n, Hp, Wp), from its dout_grid.
@@ -693,8 +738,8 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     rebuilt from the cached x_padded rather than kept from the forward pass, and each block
     (on a worker thread) returns its share of dw and db: see the module docstring.
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     out_size = _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     dtype = np.result_type(x_padded, dout)
     dout = dout.astype(dtype, copy=False)
     num_filters = w.shape[0]
@@ -709,7 +754,7 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         cols = plan.columns(x_padded[block])
         if plan.wide:
             grid = plan.dout_grid(dout[block])
-            dw_share, db_share = plan.dw_share(cols, grid), grid.sum(axis=1)
+            dw_share, db_share = cols @ plan.dout_rows(dout[block]).T, grid.sum(axis=1)
             dx_padded = plan.dx_padded_wide(w_taps, grid).transpose(1, 0, 2, 3)
         else:
             dout_rows = plan.dout_rows(dout[block])

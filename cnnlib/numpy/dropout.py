@@ -16,11 +16,31 @@ probability of dropping one: p_torch = 1 - keep_prob).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ._checks import check_float_array, check_probability, check_shape
+from ._checks import (
+    check_cache,
+    check_dout,
+    check_flag,
+    check_float_array,
+    check_probability,
+    describe,
+)
 
 __all__ = ["dropout_backward", "dropout_forward"]
+
+
+def _generator(seed) -> np.random.Generator:
+    """np.random.default_rng(seed) for the seeds the docstring promises, else a TypeError naming
+    seed (NumPy's own message for seed=1.5 does not say which argument it was)."""
+    is_int = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+    if seed is not None and not is_int and not isinstance(seed, np.random.Generator):
+        raise TypeError(f"seed must be an int, a np.random.Generator or None, got {describe(seed)}")
+    if is_int and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return np.random.default_rng(seed)
 
 
 def dropout_forward(
@@ -42,8 +62,9 @@ def dropout_forward(
     """
     check_float_array("x", x)
     keep_prob = check_probability("keep_prob", keep_prob)
+    train, inverted = check_flag("train", train), check_flag("inverted", inverted)
     if train:
-        rng = np.random.default_rng(seed)
+        rng = _generator(seed)
         mask = rng.random(x.shape) < keep_prob  # random() is in [0, 1): keep_prob=1 keeps all
         out = x * mask
         if inverted:
@@ -57,12 +78,14 @@ def dropout_forward(
 def dropout_backward(dout: np.ndarray, cache):
     """dx = dout times the same factor the forward applied to x (mask / keep_prob, mask,
     1 or keep_prob): dropout is linear in x for a fixed mask."""
+    check_cache(cache, ("array or None", "number", "bool", "bool"), "dropout_forward")
     mask, keep_prob, train, inverted = cache
     if train:
-        check_shape("dout", dout, mask.shape, f"the layer's output {mask.shape}")
+        check_dout(dout, mask.shape, f"the layer's output {mask.shape}")
         dx = dout * mask
         if inverted:
             dx = dx / keep_prob
     else:
+        check_float_array("dout", dout)
         dx = dout.copy() if inverted else dout * keep_prob
     return dx.astype(dout.dtype, copy=False)

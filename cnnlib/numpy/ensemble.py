@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ._checks import check_ndim, check_positive_int, describe
+from ._checks import check_float_array, check_ndim, check_positive_int, describe
 
 __all__ = ["average_params", "ensemble_predict", "softmax"]
 
@@ -33,6 +33,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     """Class probabilities from scores (N, K): exp(s) / sum(exp(s)) along each row, computed
     after subtracting the row's maximum so that exp cannot overflow. Rows sum to 1."""
     check_ndim("scores", scores, 2, "(N, K)")
+    check_float_array("scores", scores)
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 

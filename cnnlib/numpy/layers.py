@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_float_array, check_length, check_shape, describe
+from ._checks import check_cache, check_dout, check_float_array, check_length, describe
 
 __all__ = ["affine_backward", "affine_forward"]
 
@@ -49,9 +49,10 @@ def affine_backward(dout: np.ndarray, cache):
     Returns dx: x's original shape (N, d1, ..., dk), dw: (D, M), db: (M,), where
     dx = dout @ w.T (reshaped), dw = x_flat.T @ dout, db = sum of dout over the batch.
     """
+    check_cache(cache, ("array", "array", "array"), "affine_forward")
     x, w, _ = cache
     x_flat = x.reshape(x.shape[0], -1)
-    check_shape("dout", dout, (x.shape[0], w.shape[1]), "the layer's output (N, M)")
+    check_dout(dout, (x.shape[0], w.shape[1]), "the layer's output (N, M)", like=x)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x_flat.T @ dout
     db = dout.sum(axis=0)

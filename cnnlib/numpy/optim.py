@@ -106,6 +106,8 @@ def _number(name: str, value) -> float:
     """`value` as a Python float (so float32 arrays stay float32), or a TypeError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {describe(value)}")
+    if value != value:  # NaN: every comparison with it is False, so no range check catches it
+        raise ValueError(f"{name} must be a number, got nan")
     return float(value)
 
 
@@ -264,7 +266,7 @@ def get_update_rule(name: str) -> Callable:
     """The update rule called `name`; a ValueError listing the choices for anything else."""
     if not isinstance(name, str) or name not in UPDATE_RULES:
         raise ValueError(
-            f"update_rule must be one of {sorted(UPDATE_RULES)}, got {name!r}"
+            f"name: update_rule must be one of {sorted(UPDATE_RULES)}, got {name!r}"
         )
     return UPDATE_RULES[name]
 

@@ -17,6 +17,8 @@ update. Each penalty returns (loss, dw), to be added to the data loss and its gr
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._checks import check_float_array, check_number
@@ -78,6 +80,12 @@ def max_norm(w: np.ndarray, max_norm: float, axis=0) -> np.ndarray:
     """
     check_float_array("w", w)
     bound = check_number("max_norm", max_norm, 0.0, strict_minimum=True)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+        if not -w.ndim <= a < w.ndim:
+            raise ValueError(f"axis {a} is out of range for w of {w.ndim} dimensions")
     norms = np.sqrt(np.sum(w * w, axis=axis, keepdims=True))
     # where norms <= bound the factor is 1; np.maximum keeps the division away from 0 / 0
     scale = np.where(norms > bound, bound / np.maximum(norms, bound), 1)

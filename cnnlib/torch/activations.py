@@ -15,7 +15,14 @@ import math
 
 import torch
 
-from cnnlib.numpy._checks import check_ndim, check_number, check_shape, describe
+from cnnlib.numpy._checks import (
+    check_cache,
+    check_dout,
+    check_ndim,
+    check_number,
+    check_shape,
+    describe,
+)
 from cnnlib.numpy.activations import (
     _GELU_TANH_COEFF,
     _SQRT_2_OVER_PI,
@@ -52,7 +59,7 @@ __all__ = [
 
 
 def _check_dout(dout, x) -> None:
-    check_shape("dout", dout, x.shape, f"the layer's output {tuple(x.shape)}")
+    check_dout(dout, x.shape, f"the layer's output {tuple(x.shape)}", like=x)
 
 
 # ---------------------------------------------------------------- sigmoid and tanh
@@ -74,6 +81,7 @@ def sigmoid_forward(x: torch.Tensor):
 def sigmoid_backward(dout: torch.Tensor, cache):
     """dx = dout * s (1 - s), with s = sigmoid(x): at most 1/4 (at x = 0), so stacked sigmoids
     shrink the gradient by at least 4x per layer."""
+    check_cache(cache, "array", "sigmoid_forward")
     out = cache
     _check_dout(dout, out)
     return dout * out * (1 - out)
@@ -88,6 +96,7 @@ def tanh_forward(x: torch.Tensor):
 
 def tanh_backward(dout: torch.Tensor, cache):
     """dx = dout * (1 - tanh(x)²): 1 at x = 0, vanishing as the unit saturates."""
+    check_cache(cache, "array", "tanh_forward")
     out = cache
     _check_dout(dout, out)
     return dout * (1 - out * out)
@@ -99,11 +108,13 @@ def tanh_backward(dout: torch.Tensor, cache):
 def relu_forward(x: torch.Tensor):
     """out = max(0, x). cache = x."""
     check_float_tensors(x=x)
-    return torch.where(x > 0, x, 0), x
+    # x < 0, not x > 0: a NaN must come out as NaN, as torch.relu gives it
+    return torch.where(x < 0, 0, x), x
 
 
 def relu_backward(dout: torch.Tensor, cache):
     """dx = dout where x > 0, else 0 (including at x = 0): a dead unit passes no gradient."""
+    check_cache(cache, "array", "relu_forward")
     x = cache
     _check_dout(dout, x)
     return torch.where(x > 0, dout, 0)
@@ -118,6 +129,7 @@ def leaky_relu_forward(x: torch.Tensor, negative_slope: float = 0.01):
 
 def leaky_relu_backward(dout: torch.Tensor, cache):
     """dx = dout for x > 0, negative_slope * dout otherwise: never exactly zero."""
+    check_cache(cache, ("array", "number"), "leaky_relu_forward")
     x, negative_slope = cache
     _check_dout(dout, x)
     return torch.where(x > 0, dout, negative_slope * dout)
@@ -158,6 +170,7 @@ def prelu_backward(dout: torch.Tensor, cache):
 
     Returns (dx, dalpha), dalpha with alpha's shape.
     """
+    check_cache(cache, ("array", "array"), "prelu_forward")
     x, alpha = cache
     _check_dout(dout, x)
     negative = x <= 0
@@ -188,6 +201,7 @@ def elu_forward(x: torch.Tensor, alpha: float = 1.0):
 
 def elu_backward(dout: torch.Tensor, cache):
     """dx = dout for x > 0, alpha exp(x) dout otherwise (alpha at x = 0, as in PyTorch)."""
+    check_cache(cache, ("array", "number"), "elu_forward")
     x, alpha = cache
     _check_dout(dout, x)
     return torch.where(x > 0, dout, alpha * torch.exp(x.clamp(max=0)) * dout)
@@ -201,6 +215,7 @@ def selu_forward(x: torch.Tensor):
 
 def selu_backward(dout: torch.Tensor, cache):
     """dx = SELU_SCALE * elu'(x) * dout."""
+    check_cache(cache, "array", "selu_forward")
     x = cache
     return SELU_SCALE * elu_backward(dout, (x, SELU_ALPHA))
 
@@ -229,6 +244,7 @@ def gelu_backward(dout: torch.Tensor, cache):
     exact: Phi(x) + x phi(x), phi(x) = exp(-x²/2) / sqrt(2 pi) the normal density.
     tanh:  (1 + t)/2 + x (1 - t²)/2 * sqrt(2/pi) (1 + 3 * 0.044715 x²), t = tanh(...).
     """
+    check_cache(cache, ("array", "str"), "gelu_forward")
     x, approximate = cache
     _check_dout(dout, x)
     if approximate == "none":
@@ -277,8 +293,9 @@ def maxout_backward(dout: torch.Tensor, cache):
 
     dout: (N, M). Returns dx (N, D), dw (K, D, M), db (K, M).
     """
+    check_cache(cache, ("array", "array", "array"), "maxout_forward")
     x, w, winner = cache
-    check_shape("dout", dout, winner.shape, f"the layer's output {tuple(winner.shape)}")
+    check_dout(dout, winner.shape, f"the layer's output {tuple(winner.shape)}", like=x)
     num_pieces = w.shape[0]
     # dpieces[n, k, m] = dout[n, m] if piece k won unit m for example n, else 0
     pieces = torch.arange(num_pieces, device=winner.device).reshape(1, -1, 1)

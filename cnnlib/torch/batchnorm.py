@@ -23,7 +23,16 @@ from collections.abc import MutableMapping
 
 import torch
 
-from cnnlib.numpy._checks import check_length, check_ndim, check_number, check_shape, describe
+from cnnlib.numpy._checks import (
+    check_cache,
+    check_dout,
+    check_flag,
+    check_length,
+    check_ndim,
+    check_number,
+    describe,
+)
+from cnnlib.numpy.batchnorm import _CACHE
 
 from ._tensors import check_float_tensors, check_tensor
 
@@ -37,26 +46,32 @@ __all__ = [
 
 
 def _running_statistics(state, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """state's running mean and variance (D,), created as zeros / ones on x's device if missing."""
+    """state's running mean and variance (D,), or new zeros / ones on x's device where state has
+    none. Only checks and reads: the caller puts new tensors into `state` once every argument
+    has passed, so a call that raises leaves the caller's state as it was."""
     if not isinstance(state, MutableMapping):
         raise TypeError(
             "state must be a dict holding 'running_mean' and 'running_var' (pass {} to start), "
             f"got {describe(state)}"
         )
     num_features = x.shape[1]
-    if "running_mean" not in state:
-        state["running_mean"] = torch.zeros(num_features, dtype=x.dtype, device=x.device)
-    if "running_var" not in state:
-        state["running_var"] = torch.ones(num_features, dtype=x.dtype, device=x.device)
-    for key in ("running_mean", "running_var"):
+    fresh = {"running_mean": torch.zeros, "running_var": torch.ones}
+    statistics = []
+    for key, make in fresh.items():
+        if key not in state:
+            statistics.append(make(num_features, dtype=x.dtype, device=x.device))
+            continue
         check_length(f"state[{key!r}]", state[key], num_features, f"x's {num_features} features")
         check_tensor(f"state[{key!r}]", state[key])
+        # an integer tensor would truncate every update (the running mean would stay 0)
+        check_float_tensors(**{f"state[{key!r}]": state[key]})
         if state[key].device != x.device:
             raise ValueError(
                 f"state[{key!r}] is on {state[key].device} but x is on {x.device}: keep the "
                 f"running statistics on the device of the data"
             )
-    return state["running_mean"], state["running_var"]
+        statistics.append(state[key])
+    return statistics[0], statistics[1]
 
 
 def batchnorm_forward(
@@ -86,15 +101,19 @@ def batchnorm_forward(
     check_length("beta", beta, num_features, f"x's {num_features} features")
     momentum = check_number("momentum", momentum, 0.0, 1.0)
     eps = check_number("eps", eps, 0.0, strict_minimum=True)
+    train = check_flag("train", train)
     running_mean, running_var = _running_statistics(state, x)
+    num_examples = x.shape[0]
+    if train and num_examples < 2:
+        raise ValueError(
+            f"x must hold at least 2 values per feature to estimate a variance in train "
+            f"mode, got shape {tuple(x.shape)}"
+        )
+    # every argument passed: only now may state change
+    state.setdefault("running_mean", running_mean)
+    state.setdefault("running_var", running_var)
 
     if train:
-        num_examples = x.shape[0]
-        if num_examples < 2:
-            raise ValueError(
-                f"x must hold at least 2 values per feature to estimate a variance in train "
-                f"mode, got shape {tuple(x.shape)}"
-            )
         mean = x.mean(dim=0)
         var = x.var(dim=0, correction=0)  # biased (divides by N): the batch is normalised with it
         unbiased_var = var * (num_examples / (num_examples - 1))
@@ -123,8 +142,9 @@ def batchnorm_backward(dout: torch.Tensor, cache):
     scaling every (x - mu) leaves x_hat unchanged, so those directions get no gradient.
     In test mode the statistics are constants and dx = gamma * inv_std * dout.
     """
+    check_cache(cache, _CACHE, "batchnorm_forward")
     x_hat, gamma, inv_std, train = cache
-    check_shape("dout", dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}")
+    check_dout(dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}", like=x_hat)
     dbeta = dout.sum(dim=0)
     dgamma = (dout * x_hat).sum(dim=0)
     if not train:
@@ -141,8 +161,9 @@ def batchnorm_backward_naive(dout: torch.Tensor, cache):
         centred = x - mu;  var = mean(centred²);  inv_std = 1/sqrt(var + eps)
         x_hat = centred * inv_std;  out = gamma * x_hat + beta
     """
+    check_cache(cache, _CACHE, "batchnorm_forward")
     x_hat, gamma, inv_std, train = cache
-    check_shape("dout", dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}")
+    check_dout(dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}", like=x_hat)
     num_examples = dout.shape[0]
     dbeta = dout.sum(dim=0)                               # out = ... + beta
     dgamma = (dout * x_hat).sum(dim=0)                    # out = gamma * x_hat + ...
@@ -188,6 +209,7 @@ def spatial_batchnorm_forward(
     check_float_tensors(x=x)
     check_ndim("x", x, 4, "(N, C, H, W)")
     n, _, h, w = x.shape
+    train = check_flag("train", train)
     if train and n * h * w < 2:
         raise ValueError(
             f"x must hold at least 2 values per channel (N*H*W >= 2) to estimate a variance in "
@@ -201,7 +223,8 @@ def spatial_batchnorm_forward(
 
 def spatial_batchnorm_backward(dout: torch.Tensor, cache):
     """dout (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
+    check_cache(cache, ("tuple", "tuple"), "spatial_batchnorm_forward")
     cache_2d, shape = cache
-    check_shape("dout", dout, shape, f"the layer's output {shape}")
+    check_dout(dout, shape, f"the layer's output {shape}")
     dx_rows, dgamma, dbeta = batchnorm_backward(_channels_last(dout), cache_2d)
     return _channels_first(dx_rows, shape), dgamma, dbeta

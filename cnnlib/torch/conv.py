@@ -35,7 +35,13 @@ import torch
 import torch.nn.functional as F
 
 from cnnlib.numpy import conv as numpy_conv
-from cnnlib.numpy._checks import as_pair, check_ndim, check_shape
+from cnnlib.numpy._checks import (
+    as_pair,
+    check_dout,
+    check_float_array,
+    check_ndim,
+    check_shape,
+)
 
 # the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
 from cnnlib.numpy.conv import _geometry, _span
@@ -111,6 +117,7 @@ def window_view(x_padded: torch.Tensor, kernel, stride=1, dilation=1) -> torch.T
     """
     check_tensor("x_padded", x_padded)
     check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
+    check_float_array("x_padded", x_padded)
     kernel = as_pair("kernel", kernel)
     stride, _, dilation, out_size = _geometry(
         x_padded.shape, kernel, stride, 0, dilation, "kernel"
@@ -150,6 +157,7 @@ def im2col(x: torch.Tensor, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor
     """
     check_tensor("x", x)
     check_ndim("x", x, 4, "(N, C, H, W)")
+    check_float_array("x", x)
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
     cols = _columns(_pad(x, pad), kernel, stride, dilation)
@@ -163,13 +171,13 @@ def col2im(cols: torch.Tensor, x_shape, kernel, stride=1, pad=0, dilation=1) -> 
     Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
     (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
     """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)!r}")
+    x_shape = numpy_conv._check_x_shape(x_shape)
     n, c, h, w = x_shape
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
     rows = c * kernel[0] * kernel[1]
     check_tensor("cols", cols)
+    check_float_array("cols", cols)
     check_shape("cols", cols, (rows, n * out_size[0] * out_size[1]),
                 "im2col's layout (C*KH*KW, N*H'*W')")
     per_image = cols.reshape(rows, n, -1).transpose(0, 1)  # (N, C*KH*KW, H'*W')
@@ -216,8 +224,11 @@ def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride
 
 def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
     """dout must be a float tensor shaped like the forward's output; return (H', W')."""
+    numpy_conv.check_cache(cache, numpy_conv._CONV_CACHE, numpy_conv._CONV_FORWARDS)
     check_tensor("dout", dout)
-    return numpy_conv._check_dout(dout, cache)
+    out_size = numpy_conv._check_dout(dout, cache)
+    check_dout(dout, tuple(dout.shape), "the layer's output", like=cache.x_padded)
+    return out_size
 
 
 def conv_backward_naive(dout: torch.Tensor, cache: ConvCache):
@@ -233,8 +244,8 @@ def conv_backward_naive(dout: torch.Tensor, cache: ConvCache):
     to every output of filter f. (cnnlib.numpy's naive backward derives dw and dx as two
     convolutions instead; the numbers are the same.)
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     out_h, out_w = _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     kernel = tuple(w.shape[2:])
     dx_padded = torch.zeros_like(x_padded)
     dw = torch.zeros_like(w)
@@ -296,8 +307,8 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
     layers (measured). fold stays for stride > 1, a pad larger than K_eff - 1, and layers with
     more filters than input channels.
     """
-    x, w, _, x_padded, stride, pad, dilation = cache
     _check_dout(dout, cache)
+    x, w, _, x_padded, stride, pad, dilation = cache
     num_filters = w.shape[0]
     kernel = tuple(w.shape[2:])
     cols = _columns(x_padded, kernel, stride, dilation)

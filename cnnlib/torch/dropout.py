@@ -18,7 +18,14 @@ import numbers
 
 import torch
 
-from cnnlib.numpy._checks import check_probability, check_shape, describe
+from cnnlib.numpy._checks import (
+    check_cache,
+    check_dout,
+    check_flag,
+    check_float_array,
+    check_probability,
+    describe,
+)
 
 from ._tensors import check_float_tensors
 
@@ -32,6 +39,8 @@ def _generator(seed, device: torch.device) -> torch.Generator | None:
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, a torch.Generator or None, got {describe(seed)}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
@@ -56,6 +65,7 @@ def dropout_forward(
     """
     check_float_tensors(x=x)
     keep_prob = check_probability("keep_prob", keep_prob)
+    train, inverted = check_flag("train", train), check_flag("inverted", inverted)
     if train:
         generator = _generator(seed, x.device)
         uniform = torch.rand(x.shape, generator=generator, device=x.device)  # in [0, 1)
@@ -72,12 +82,14 @@ def dropout_forward(
 def dropout_backward(dout: torch.Tensor, cache):
     """dx = dout times the same factor the forward applied to x (mask / keep_prob, mask,
     1 or keep_prob): dropout is linear in x for a fixed mask."""
+    check_cache(cache, ("array or None", "number", "bool", "bool"), "dropout_forward")
     mask, keep_prob, train, inverted = cache
     if train:
-        check_shape("dout", dout, mask.shape, f"the layer's output {tuple(mask.shape)}")
+        check_dout(dout, mask.shape, f"the layer's output {tuple(mask.shape)}")
         dx = dout * mask
         if inverted:
             dx = dx / keep_prob
     else:
+        check_float_array("dout", dout)
         dx = dout.clone() if inverted else dout * keep_prob
     return dx

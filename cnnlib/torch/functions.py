@@ -209,7 +209,7 @@ class BatchNormFunction(LayerFunction):
 
     @staticmethod
     def forward(ctx, x, gamma, beta, state, train=True, momentum=0.9, eps=1e-5):
-        if x.ndim == 4:
+        if getattr(x, "ndim", None) == 4:
             pair = (spatial_batchnorm_forward, spatial_batchnorm_backward)
         else:
             pair = (batchnorm_forward, batchnorm_backward)

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from cnnlib.numpy._checks import check_length, check_shape, describe
+from cnnlib.numpy._checks import check_cache, check_dout, check_length, describe
 
 from ._tensors import check_float_tensors
 
@@ -51,8 +51,9 @@ def affine_backward(dout: torch.Tensor, cache):
     Returns dx: x's original shape (N, d1, ..., dk), dw: (D, M), db: (M,), where
     dx = dout @ w.T (reshaped), dw = x_flat.T @ dout, db = sum of dout over the batch.
     """
+    check_cache(cache, ("array", "array", "array"), "affine_forward")
     x, w, _ = cache
-    check_shape("dout", dout, (x.shape[0], w.shape[1]), "the layer's output (N, M)")
+    check_dout(dout, (x.shape[0], w.shape[1]), "the layer's output (N, M)", like=x)
     x_flat = x.reshape(x.shape[0], -1)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x_flat.T @ dout

@@ -29,6 +29,7 @@ import torch
 
 # the geometry (argument checks, output sizes, which slice is tap (p, q)) is the NumPy layer's
 from cnnlib.numpy import pool as numpy_pool
+from cnnlib.numpy._checks import check_dout
 from cnnlib.numpy.pool import _taps
 
 from ._tensors import check_float_tensors, check_tensor
@@ -66,8 +67,11 @@ def _pool_geometry(x, size, stride, pad):
 
 def _check_dout(dout, cache: PoolCache) -> tuple[int, int]:
     """dout must be a float tensor shaped like the forward's output; return (H', W')."""
+    numpy_pool.check_cache(cache, numpy_pool._POOL_CACHE, numpy_pool._POOL_FORWARDS)
     check_tensor("dout", dout)
-    return numpy_pool._check_dout(dout, cache)
+    out_size = numpy_pool._check_dout(dout, cache)
+    check_dout(dout, tuple(dout.shape), "the pooled output", like=cache.x_padded)
+    return out_size
 
 
 def _window(x_padded, i, j, size, stride):
@@ -79,7 +83,8 @@ def _window(x_padded, i, j, size, stride):
 def _argmax(x_padded, size, stride):
     """Maximum of every window and where in it (k = p*KW + q, the first on a tie)."""
     windows = x_padded.unfold(2, size[0], stride[0]).unfold(3, size[1], stride[1])
-    windows = windows.reshape(*windows.shape[:4], -1)  # (N, C, H', W', KH*KW): a copy
+    # (N, C, H', W', KH*KW): a copy; KH*KW spelt out, as -1 cannot be inferred for N = 0
+    windows = windows.reshape(*windows.shape[:4], size[0] * size[1])
     argmax = windows.argmax(dim=-1)
     return windows.gather(-1, argmax.unsqueeze(-1)).squeeze(-1), argmax
 
