@@ -35,6 +35,33 @@ def test_textured_shapes_are_shapes_on_textures():
     assert 0 < bright.sum() < square.sum()
 
 
+def test_textured_shapes_masks_mark_the_shape():
+    # masks=True changes nothing about the images and labels, only adds where each shape is
+    X, y = data.textured_shapes(200, size=24, rotate=0.0, noise=0.0, seed=0)
+    Xm, ym, masks = data.textured_shapes(200, size=24, rotate=0.0, noise=0.0, seed=0, masks=True)
+    np.testing.assert_array_equal(X, Xm)
+    np.testing.assert_array_equal(y, ym)
+    assert masks.shape == (200, 24, 24) and masks.dtype == bool
+    area = masks.mean(axis=(1, 2))
+    assert area.min() > 0 and area.max() < 1
+    # an unturned square of half-size h has sides of 1.7 h (h in [0.22, 0.42] of the image's
+    # 24 pixels), give or take a pixel where the pixel grid cuts its edge
+    square = y == data.SHAPE_NAMES.index("square")
+    smallest, largest = (1.7 * 0.22 * 24 - 1) / 24, (1.7 * 0.42 * 24 + 1) / 24
+    assert (area[square] >= smallest**2).all() and (area[square] <= largest**2).all()
+    # the mask is where the shape's colour is: a flat shape on a flat background has one colour
+    # inside the mask and another outside it
+    flat = [i for i, image in enumerate(X) if np.unique(image.reshape(3, -1), axis=1).shape[1] == 2]
+    assert flat
+    for i in flat:
+        inside, outside = X[i][:, masks[i]], X[i][:, ~masks[i]]
+        assert (inside == inside[:, :1]).all() and (outside == outside[:, :1]).all()
+        assert not np.array_equal(inside[:, 0], outside[:, 0])
+    # a wrong mask fails that check: the mask of another image
+    inside = X[flat[0]][:, masks[(flat[0] + 1) % 200]]
+    assert not (inside == inside[:, :1]).all()
+
+
 def test_textured_digits_draws_every_digit_copies_times():
     digits = data.load_digits()
     X8, y8 = digits.X_train[:30], digits.y_train[:30]

@@ -176,12 +176,15 @@ def _textured_region(fields: np.ndarray, bright: np.ndarray, channels: int,
 
 def textured_shapes(
     n: int, size: int = 32, channels: int = 3, rotate: float = 15.0, noise: float = 0.04,
-    seed=0,
-) -> tuple[np.ndarray, np.ndarray]:
+    seed=0, *, masks: bool = False,
+):
     """`n` images of the ten shapes of SHAPE_NAMES, each filled with a texture on another.
 
     Returns X: (n, channels, size, size) float32 in [0, 1] and y: (n,) int64 in [0, 10), the
     index into SHAPE_NAMES; balanced and shuffled, the same seed giving the same images.
+    masks=True also returns where each shape is, (n, size, size) bool, True on the pixels the
+    shape covers (X and y are the same as without it): the ground truth against which lecture 11
+    measures where explanations point.
 
     Each image: a shape of random half-size (22-42% of the side) and centre, turned by a random
     angle in [-rotate, rotate] degrees (small enough that "cross" and "x", "square" and
@@ -216,6 +219,7 @@ def textured_shapes(
                                   channels, rng)
 
     images = background
+    where = np.zeros((n, size, size), dtype=bool)
     for kind in range(num_classes):
         idx = np.flatnonzero(labels == kind)
         if idx.size == 0:
@@ -226,12 +230,13 @@ def textured_shapes(
         u, v = cos * dx + sin * dy, cos * dy - sin * dx             # in the shape's own frame
         inside = _shape_mask(kind, u, v)[:, None]                   # (k, 1, S, S)
         images[idx] = np.where(inside, shape_colour[idx], images[idx])
+        where[idx] = inside[:, 0]
     if noise > 0:
         pixel_noise = rng.standard_normal(images.shape, dtype=np.float32)
         pixel_noise *= np.float32(noise)
         images += pixel_noise
     np.clip(images, 0.0, 1.0, out=images)
-    return images, labels
+    return (images, labels, where) if masks else (images, labels)
 
 
 # ============================================================================================
