@@ -326,6 +326,8 @@ def train_probe(ns, epochs, lr, batch_size, n_train, n_val, seed):
     """The student's train() on a tiny separable problem, with a model that records how it is
     called: train mode with gradients on training images, eval mode without gradients on
     validation images (it knows which are which), and a frozen layer that must not move."""
+    import itertools
+
     import numpy as np
     import torch
     from torch import nn
@@ -379,16 +381,16 @@ def train_probe(ns, epochs, lr, batch_size, n_train, n_val, seed):
                                                 for a in accuracy),
         "last val_accuracy is the final model's": abs(accuracy[-1] - final) < 1e-6,
         "first lr is lr": abs(rates[0] - lr) < 1e-12 * lr,
-        "lr decays": rates[-1] < rates[0] and all(b <= a for a, b in zip(rates, rates[1:])),
+        "lr decays": rates[-1] < rates[0] and all(b <= a for a, b in itertools.pairwise(rates)),
         "training batches in train mode with gradients": all(
             t and g for kind, t, g in model.calls if kind == "train"),
         "validation in eval mode without gradients": all(
             not t and not g for kind, t, g in model.calls if kind == "val"),
         "never mixes training and validation images": kinds <= {"train", "val"},
         "frozen layer unchanged": all(torch.equal(a, b) for a, b in
-                                      zip(frozen, model.frozen.parameters())),
+                                      zip(frozen, model.frozen.parameters(), strict=True)),
         "trained layer changed": any(not torch.equal(a, b) for a, b in
-                                     zip(trained, model.fc.parameters())),
+                                     zip(trained, model.fc.parameters(), strict=True)),
         "separable problem learnt": final >= 0.9,
     }  # fmt: skip
 
