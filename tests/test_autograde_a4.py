@@ -11,7 +11,8 @@ solution's code with its weights handed in as torch pickles (`torch.save`) under
 the safetensors files, one of them built to create a file when unpickled: both outcome cells
 lost, no flag, and nothing unpickled anywhere. The grader never trains: the notebook loads the
 weights handed in (cnnlib.grading_mode()). torch imports within the default address-space limit
-(--memory-mb 3072; it needs about 270 MB resident).
+(--memory-mb 3072, RLIMIT_AS; measured: it imports and runs a ResNet-20 under 1536 MB, about
+270 MB resident).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ AID = "a4_resnets_and_transfer"
 RELEASE_NB = ROOT / "assignments" / AID / f"{AID}.ipynb"
 SOURCE_NB = ROOT / "solutions" / AID / f"{AID}.ipynb"
 WEIGHTS = ("a4_resnet8.weights.safetensors", "a4_transfer.weights.safetensors")
-# Generous for a loaded machine: one a4 submission takes about 10 s of CPU in its sandboxes.
+# Generous for a loaded machine: one a4 submission takes about 26 s of CPU in its sandboxes
+# (15 s the notebook, torch's import and the hidden tests included; 11 s the trusted checks).
 OPTIONS = ["--wall-budget", "300", "--memory-mb", "3072", "--workers", "2"]
 
 POINTS = {
