@@ -10,9 +10,11 @@ c.CourseDirectory.course_id = "cnn-course"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 # checks.py: an assignment's trusted checks (solutions/<id>/checks.py) are never released, nor
-# *.weights.npz: weights a notebook trained and saved beside itself (students hand in their own).
+# *.weights.npz / *.weights.safetensors: weights a notebook trained and saved beside itself
+# (students hand in their own).
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "checks.py", "*.weights.npz",
+    "*.weights.safetensors",
 ]
 
 # What a student sees in place of a solution.

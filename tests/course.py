@@ -341,6 +341,118 @@ def total_variation(x):
         "fails": {"test_saliency", "test_occlusion_positions", "test_fool_targeted",
                   "test_total_variation"},
     },
+    "a4_resnets_and_transfer": {
+        "replace": {
+            # the projection shortcut without its batch norm: option A and identities still right
+            "basic_block": """
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1, shortcut="B"):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.reshapes = stride != 1 or in_channels != out_channels
+        self.stride, self.extra_channels = stride, out_channels - in_channels
+        self.downsample = None
+        if self.reshapes and shortcut == "B":
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False))
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.downsample is not None:
+            shortcut = self.downsample(x)
+        elif self.reshapes:
+            shortcut = F.pad(x[:, :, :: self.stride, :: self.stride],
+                             (0, 0, 0, 0, 0, self.extra_channels))
+        else:
+            shortcut = x
+        return F.relu(out + shortcut)
+""",
+            # the shortcut forgets the expansion: no projection where in_channels == planes
+            "bottleneck": """
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_channels, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.downsample = None
+        if stride != 1 or in_channels != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, planes * self.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * self.expansion))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+""",
+            # the learning rate recorded after each epoch's steps, not at its start: the same
+            # training, a history that says otherwise
+            "train": """
+def accuracy(model, X, y, batch_size=256):
+    model.eval()
+    with torch.no_grad():
+        scores = torch.cat([model(torch.as_tensor(X[i : i + batch_size]))
+                            for i in range(0, len(X), batch_size)])
+    return float((scores.argmax(dim=1) == torch.as_tensor(y)).float().mean())
+
+
+def train(model, train_data, val_data, epochs=10, lr=0.05, batch_size=32, weight_decay=5e-4,
+          seed=0):
+    X, y = (torch.as_tensor(a) for a in train_data)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr,
+                                momentum=0.9, weight_decay=weight_decay)
+    steps = epochs * -(-len(X) // batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    generator = torch.Generator().manual_seed(seed)
+    history = {"train_loss": [], "val_accuracy": [], "lr": []}
+    for _ in range(epochs):
+        model.train()
+        order, total = torch.randperm(len(X), generator=generator), 0.0
+        for start in range(0, len(X), batch_size):
+            batch = order[start : start + batch_size]
+            loss = F.cross_entropy(model(X[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item() * len(batch)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        history["train_loss"].append(total / len(X))
+        history["val_accuracy"].append(accuracy(model, *val_data))
+    return history
+""",
+            # requires_grad off, but the frozen batch norms follow model.train() and drift
+            "transfer": """
+def pretrained_resnet20(name, num_classes):
+    source = pretrained.load(name)
+    model = CifarResNet(20, num_classes)
+    body = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    model.load_state_dict(body, strict=False)
+    return model
+
+
+def freeze_early(model):
+    for module in (model.conv1, model.bn1, model.layer1):
+        module.requires_grad_(False)
+    return model
+""",
+        },
+        # The network's checks plug in the solution's BasicBlock; the trained networks use
+        # option A shortcuts, which this BasicBlock gets right, and still reach their targets.
+        "fails": {"test_basic_block_parameters", "test_basic_block_forward",
+                  "test_basic_block_identity", "test_bottleneck_shapes",
+                  "test_bottleneck_forward", "test_train_loop", "test_freeze_early"},
+    },
 }  # fmt: skip
 
 
