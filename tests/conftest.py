@@ -95,6 +95,7 @@ def pytest_terminal_summary(terminalreporter):
             "`make test` again.", yellow=True, bold=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into node ids
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (--dist loadgroup), the tests of a module that share a module-scoped
     fixture (the lab server, the grader's corpus, the built site) go to one worker, so the
@@ -106,9 +107,14 @@ def pytest_collection_modifyitems(config, items):
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
             continue
-        scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs}
-        if "module" in scopes:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        module_scoped = {name for name, defs in info.name2fixturedefs.items()
+                         if any(d.scope == "module" for d in defs)}  # fmt: skip
+        if module_scoped:
+            # a module fixture parametrised per assignment (the nbgrader round trip) is built once
+            # per parameter: one group per parameter, so the assignments spread over the workers
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            tag = [str(params[name]) for name in sorted(module_scoped) if name in params]
+            item.add_marker(pytest.mark.xdist_group("-".join([item.module.__name__, *tag])))
 
 
 @pytest.hookimpl(hookwrapper=True)
