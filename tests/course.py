@@ -120,6 +120,39 @@ def needs_manual_grade(course: Path, assignment_id: str, student: str) -> set[st
                 if grade.needs_manual_grade}  # fmt: skip
 
 
+# ------------------------------------------------------------------ the hardened grader's CLI
+
+
+def grade(assignment_id: str, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """`python -m cnnlib grade <id> --course ROOT <args>`, as an instructor runs it."""
+    command = [sys.executable, "-m", "cnnlib", "grade", assignment_id, "--course", str(ROOT)]
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def grade_rows(out: Path, name: str = "grades.csv") -> dict[str, dict]:
+    """A CSV the grader wrote (grades.csv, nbgrader_export.csv), by student id."""
+    import csv
+
+    with open(out / name, newline="") as f:
+        return {row["student_id"]: row for row in csv.DictReader(f)}
+
+
+def assert_exact_row(graded: dict, student: str, points: dict[str, float], max_score: float):
+    """The student's row of grades.csv: the run succeeded; the exact score, flags and no problem;
+    and the points lost are exactly those of the cells scored below their points."""
+    assert graded["result"].returncode == 0, graded["result"].stderr[-3000:]
+    row = graded["rows"][student]
+    score, flags = graded["expected"][student]
+    report = (graded["out"] / "report.md").read_text()
+    assert float(row["score"]) == score, (student, row, report[-3000:])
+    assert float(row["max_score"]) == max_score
+    assert set(filter(None, row["flags"].split(";"))) == flags, row
+    assert row["problems"] == "", row
+    lost = {cell for cell, pts in points.items() if float(row[cell]) != pts}
+    assert sum(points[c] for c in lost) == sum(points.values()) - score, (student, lost)
+    return row
+
+
 # For each assignment, a typical partly wrong submission: answer cells replaced by plausible
 # mistakes, and the grade cells each mistake must fail. Every other grade cell must get full marks.
 PARTLY_WRONG = {

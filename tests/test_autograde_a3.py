@@ -16,12 +16,9 @@ for the trusted checks.
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import nbformat
 import pytest
-from course import PARTLY_WRONG, ROOT, filled_release
+from course import PARTLY_WRONG, ROOT, assert_exact_row, filled_release, grade, grade_rows
 from test_autograde import needs_bwrap
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -86,18 +83,7 @@ def _lost(*cells: str) -> float:
 
 
 def _grade(*args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "cnnlib", "grade", AID, "--course", str(ROOT), *args, *OPTIONS],
-        capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
-
-
-def _rows(out: Path, name: str = "grades.csv") -> dict[str, dict]:
-    with open(out / name, newline="") as f:
-        return {row["student_id"]: row for row in csv.DictReader(f)}
+    return grade(AID, *args, *OPTIONS, timeout=1200)
 
 
 @pytest.fixture(scope="module")
@@ -122,23 +108,15 @@ def graded(tmp_path_factory):
         (subs / student).mkdir(parents=True)
         nbformat.write(notebook, subs / student / f"{AID}.ipynb")
     result = _grade("--submissions", str(subs), "--out", str(out))
-    return {"result": result, "rows": _rows(out), "out": out, "expected": expected}
+    return {"result": result, "rows": grade_rows(out), "out": out, "expected": expected}
 
 
 @needs_bwrap
 @pytest.mark.parametrize("student", ["solution", "partly_wrong", "calls_cnnlib",
                                      "forged_randomness"])  # fmt: skip
 def test_each_submission_gets_its_exact_score_and_flags(graded, student):
-    assert graded["result"].returncode == 0, graded["result"].stderr[-3000:]
-    row = graded["rows"][student]
-    score, flags = graded["expected"][student]
-    report = (graded["out"] / "report.md").read_text()
-    assert float(row["score"]) == score, (student, row, report[-3000:])
-    assert float(row["max_score"]) == AUTOGRADED + sum(WRITTEN.values()) == 61
-    assert set(filter(None, row["flags"].split(";"))) == flags, row
-    assert row["problems"] == "", row
-    lost = {cell for cell, points in POINTS.items() if float(row[cell]) != points}
-    assert sum(POINTS[c] for c in lost) == AUTOGRADED - score, (student, lost)
+    assert AUTOGRADED + sum(WRITTEN.values()) == 61
+    row = assert_exact_row(graded, student, POINTS, max_score=61)
     # the written answers are waiting for the instructor: pending, never a zero
     assert row["pending"] == "3" and all(row[cell] == "pending" for cell in WRITTEN), row
 
@@ -179,7 +157,7 @@ def test_a_written_answer_waits_for_the_instructor_and_its_grade_reaches_grades_
         gb.db.commit()
     result = _grade("--export-only", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    mine, theirs = _rows(out), _rows(out, "nbgrader_export.csv")
+    mine, theirs = grade_rows(out), grade_rows(out, "nbgrader_export.csv")
     row = mine["solution"]
     assert float(row["score"]) == AUTOGRADED + 1.5
     assert row["answer_bn_placement"] == "1.5" and row["pending"] == "2", row
