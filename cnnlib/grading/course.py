@@ -29,7 +29,7 @@ from cnnlib.grading.probes import REFERENCE_REMOVED
 
 __all__ = ["GRADER_VERSION", "Course", "Settings", "nbgrader_api", "prepare_course"]
 
-GRADER_VERSION = "2"
+GRADER_VERSION = "3"  # 3: the notebook runs in an IPython shell, no kernel (nbrunner)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Phase 1c: run the assembled notebook in a bubblewrap sandbox, as nbgrader would, and read back
-what it printed, checked cell by cell.
+"""Phase 1c: run the assembled notebook in a bubblewrap sandbox, cells in order as a kernel would
+(`nbrunner`), and read back what it printed, checked cell by cell.
 
 The sandbox sees its own copy of the release's files, the student's declared extra files (trained
 weights, say), the plan of the hidden tests (inputs and expected outcomes: nothing secret, since
@@ -139,7 +139,10 @@ def assembled_with_tests(assembled, course: Course):
     return nb
 
 
-def _state(settings: Settings, result, status) -> tuple[str, str]:
+def _state(settings: Settings, result, progress: dict) -> tuple[str, str]:
+    status = progress.get("status")
+    if status == "running" and isinstance(progress.get("cell"), int) and not result.timed_out:
+        status = "kernel_died"  # the process ended inside a cell: the student's code ended it
     if result.timed_out:
         return "wall_budget_exceeded", (
             f"the notebook ran past its time budget ({settings.limits.wall_s:g} s) and was stopped"
@@ -185,7 +188,7 @@ def execute(settings: Settings, course: Course, assembled, work: Path, extra_fil
         env=env, log_dir=work / "logs-notebook", unsafe=settings.unsafe,
     )  # fmt: skip
     progress = read_json(box / "out" / "progress.json")
-    state, reason = _state(settings, result, progress.get("status"))
+    state, reason = _state(settings, result, progress)
     completed = progress.get("completed")
     if state != "complete" and isinstance(completed, int) and completed + 1 < len(assembled.cells):
         stopped = assembled.cells[completed + 1]

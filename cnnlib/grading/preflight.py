@@ -1,8 +1,8 @@
 """Pre-flight: before anyone is graded, the grader grades the untouched release once.
 
 A broken environment (the sandbox's Python cannot import cnnlib or numpy, the memory limit is too
-low for Python to start, bubblewrap cannot make a sandbox on this machine, the kernel does not
-start) would otherwise give every student a zero. So the canary runs exactly what a submission
+low for Python to start, bubblewrap cannot make a sandbox on this machine, the notebook does not
+run) would otherwise give every student a zero. So the canary runs exactly what a submission
 runs, in the same sandboxes with the same limits: the release notebook, then the trusted checks on
 it. The release must run to the end, and every check must come back with a verdict (the release's
 answers raise NotImplementedError, which is a verdict). If not, the run stops before any grade is
@@ -72,8 +72,6 @@ def _diagnose(text: str, settings: Settings) -> str:
             "unprivileged user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1), "
             "or a container forbids them; run the grader as root or on a machine that allows them"
         )
-    if re.search(r"Kernel died|kernel.*(failed|did not|didn't) (start|respond)", text, re.I):
-        return "the Jupyter kernel did not start in the sandbox: is ipykernel installed?"
     return "the release notebook did not run in the sandbox (see the output above)"
 
 
