@@ -153,6 +153,16 @@ def assert_exact_row(graded: dict, student: str, points: dict[str, float], max_s
     return row
 
 
+def assert_untouched_scores_zero(graded: dict, student: str = "untouched"):
+    """The release handed in as it was released: 0 points, no flag, no problem, nothing waiting
+    for the instructor (an answer left as released is nbgrader's "no response")."""
+    assert graded["result"].returncode == 0, graded["result"].stderr[-3000:]
+    row = graded["rows"][student]
+    assert float(row["score"]) == 0, row
+    assert (row["flags"], row["problems"], row["pending"]) == ("", "", "0"), row
+    return row
+
+
 # For each assignment, a typical partly wrong submission: answer cells replaced by plausible
 # mistakes, and the grade cells each mistake must fail. Every other grade cell must get full marks.
 PARTLY_WRONG = {

@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from course import PARTLY_WRONG, ROOT, assert_exact_row, filled_release, grade, grade_rows
+from course import (
+    PARTLY_WRONG,
+    ROOT,
+    assert_exact_row,
+    assert_untouched_scores_zero,
+    filled_release,
+    grade,
+    grade_rows,
+)
 from test_autograde import needs_bwrap
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -97,12 +105,14 @@ def graded(tmp_path_factory):
         "calls_cnnlib": _solution({"dropout_forward": CALLS_DROPOUT}),
         "forged_randomness": _solution({"dropout_forward": FORGED_DROPOUT,
                                         "init": GLOBAL_RNG_INIT}),
+        "untouched": nbformat.read(RELEASE_NB, as_version=4),
     }  # fmt: skip
     expected = {
         "solution": (AUTOGRADED, set()),
         "partly_wrong": (_lost(*partly["fails"]), set()),
         "calls_cnnlib": (_lost("test_dropout_forward"), {"calls_reference:test_dropout_forward"}),
         "forged_randomness": (_lost("test_dropout_forward", "test_he_init"), set()),
+        "untouched": (0, set()),
     }
     for student, notebook in notebooks.items():
         (subs / student).mkdir(parents=True)
@@ -119,6 +129,15 @@ def test_each_submission_gets_its_exact_score_and_flags(graded, student):
     row = assert_exact_row(graded, student, POINTS, max_score=61)
     # the written answers are waiting for the instructor: pending, never a zero
     assert row["pending"] == "3" and all(row[cell] == "pending" for cell in WRITTEN), row
+
+
+@needs_bwrap
+def test_the_untouched_release_scores_zero(graded):
+    # written answers left as released are nbgrader's "no response": 0, not waiting for anyone
+    row = assert_untouched_scores_zero(graded)
+    assert all(row[cell] == "0" for cell in WRITTEN), row
+    feedback = (graded["out"] / "feedback" / "untouched" / f"{AID}.html").read_text()
+    assert feedback.count("no answer: the cell is as it was released") == len(WRITTEN)
 
 
 @needs_bwrap

@@ -28,7 +28,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course import PARTLY_WRONG, ROOT, assert_exact_row, filled_release, grade, grade_rows
+from course import (
+    PARTLY_WRONG,
+    ROOT,
+    assert_exact_row,
+    assert_untouched_scores_zero,
+    filled_release,
+    grade,
+    grade_rows,
+)
 from test_autograde import needs_bwrap
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -139,6 +147,7 @@ def graded(tmp_path_factory):
         "subclasses_zoo": (_fails(*BLOCK_CELLS, *TRAINED),
                            {f"calls_reference:{cell}" for cell in (*BLOCK_CELLS, *TRAINED)}),
         "pickled_weights": (_fails(*TRAINED), set()),
+        "untouched": (0, set()),
     }  # fmt: skip
     _student(subs, "solution", filled_release(RELEASE_NB, SOURCE_NB), trained)
     partly_wrong = filled_release(RELEASE_NB, SOURCE_NB, partly["replace"])
@@ -148,6 +157,7 @@ def graded(tmp_path_factory):
     pickled = {WEIGHTS[0]: _pickled_weights(resnet8, None),
                WEIGHTS[1]: _pickled_weights(transfer, marker)}  # fmt: skip
     _student(subs, "pickled_weights", filled_release(RELEASE_NB, SOURCE_NB), pickled)
+    _student(subs, "untouched", nbformat.read(RELEASE_NB, as_version=4), {})
     out = tmp / "out"
     result = grade(AID, "--submissions", str(subs), "--out", str(out), *OPTIONS, timeout=1800)
     rows = grade_rows(out)
@@ -160,6 +170,11 @@ def graded(tmp_path_factory):
 def test_each_submission_gets_its_exact_score_and_flags(graded, student):
     assert TOTAL == 56
     assert_exact_row(graded, student, POINTS, max_score=TOTAL)
+
+
+@needs_bwrap
+def test_the_untouched_release_scores_zero(graded):
+    assert_untouched_scores_zero(graded)
 
 
 @needs_bwrap

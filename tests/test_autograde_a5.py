@@ -17,7 +17,15 @@ import json
 
 import nbformat
 import pytest
-from course import PARTLY_WRONG, ROOT, assert_exact_row, filled_release, grade, grade_rows
+from course import (
+    PARTLY_WRONG,
+    ROOT,
+    assert_exact_row,
+    assert_untouched_scores_zero,
+    filled_release,
+    grade,
+    grade_rows,
+)
 from test_autograde import needs_bwrap
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -89,6 +97,8 @@ def graded(tmp_path_factory):
     _student(subs, "solution")
     _student(subs, "partly_wrong", partly["replace"])
     _student(subs, "calls_explain_swaps_images", hostile)
+    (subs / "untouched").mkdir()
+    nbformat.write(nbformat.read(RELEASE_NB, as_version=4), subs / "untouched" / f"{AID}.ipynb")
     out = tmp / "out"
     result = grade(AID, "--submissions", str(subs), "--out", str(out), *OPTIONS, timeout=1200)
     rows = grade_rows(out)
@@ -105,6 +115,11 @@ def _trusted(graded, student: str) -> dict:
 def test_each_submission_gets_its_exact_score_and_flags(graded, student):
     assert TOTAL == 43
     assert_exact_row(graded, student, POINTS, max_score=TOTAL)
+
+
+@needs_bwrap
+def test_the_untouched_release_scores_zero(graded):
+    assert_untouched_scores_zero(graded)
 
 
 @needs_bwrap

@@ -231,6 +231,7 @@ def phase2(
             "student_id": student, "name": name, "lms_id": lms_id,
             "score": scores[student]["score"], "max_score": scores[student]["max_score"],
             "scores": scores[student]["cells"], "cells": gb.get("cells", {}),
+            "by_hand": scores[student]["manual"],
             "flags": sorted({*record.get("flags", []), *gb.get("flags", [])}),
             "problems": sorted(set(record.get("problems", []))),
             "copies": sorted(set(copies.get(student, []))),

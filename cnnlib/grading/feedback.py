@@ -72,11 +72,14 @@ def flag_sentence(flag: str) -> str:
     return sentence.format(cell=cell.split(":")[0] or "a cell")
 
 
-def cell_result(cell: dict, score: float | None) -> str:
-    """What the grader found for one grade cell, for the student."""
+def cell_result(cell: dict, score: float | None, by_hand: bool = True) -> str:
+    """What the grader found for one grade cell, for the student (by_hand: an instructor set the
+    score of this written answer)."""
     if cell.get("manual"):
         if score is None:
             return "waiting for your instructor to grade it"
+        if not by_hand:
+            return "no answer: the cell is as it was released"
         return "graded by your instructor"
     verdict = cell.get("trusted") or {}
     if verdict.get("passed"):
@@ -109,7 +112,8 @@ def notes_html(entry: dict, scrubber: Scrubber) -> str:
     for grade_id, cell in entry["cells"].items():
         score = entry["scores"].get(grade_id)
         shown = "pending" if score is None else f"{score:g}"
-        text = scrubber.scrub_text(cell_result(cell, score))
+        by_hand = entry.get("by_hand", {}).get(grade_id, True)
+        text = scrubber.scrub_text(cell_result(cell, score, by_hand))
         rows.append(
             f"<tr><td><code>{html.escape(grade_id)}</code></td>"
             f"<td>{shown} / {cell['points']:g}</td><td>{html.escape(text)}</td></tr>"

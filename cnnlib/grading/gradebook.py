@@ -136,7 +136,9 @@ def read_scores(settings: Settings, course: Course) -> dict[str, dict]:
             notebook = next(nb for nb in submission.notebooks if nb.name == notebook_id)
             cells, by_hand = {}, {}
             for grade in notebook.grades:
-                pending = grade.name in manual and grade.manual_score is None
+                # nbgrader marks an answer left as released "no response" (0, nothing to grade)
+                pending = (grade.name in manual and grade.manual_score is None
+                           and grade.needs_manual_grade)  # fmt: skip
                 cells[grade.name] = None if pending else float(grade.score or 0)
                 by_hand[grade.name] = grade.manual_score is not None
             scores[submission.student_id] = {
