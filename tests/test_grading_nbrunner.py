@@ -50,7 +50,7 @@ def test_cells_run_as_in_a_kernel(tmp_path):
         "import sys\nprint('one'); print('two', file=sys.stderr); print('three')",
         "x = 20\nx + 22",
         "from IPython.display import HTML, display\ndisplay(HTML('<b>hi</b>'))\n'last'",
-        "import matplotlib.pyplot as plt\nplt.plot([1, 2]);",
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2]);",
         "raise ValueError('boom')",
         "print('still running after an error'); x",
         "%time y = sum(range(10))",

@@ -177,6 +177,9 @@ def _shell(run: _Run):
         def ask_exit(self):  # exit() / quit(): a kernel shuts down after the cell
             self.exit_now = True
 
+        def enable_gui(self, gui=None):  # `%matplotlib inline` and friends: no window to run
+            pass
+
         def _showtraceback(self, etype, evalue, stb):
             run.add(nbformat.v4.new_output(
                 "error", ename=getattr(etype, "__name__", str(etype)), evalue=str(evalue)[:2000],
