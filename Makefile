@@ -17,7 +17,9 @@ LAB_ARGS ?=
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 # pytest-xdist: one worker per core ("auto"); tests that share a module-scoped fixture (the lab
-# server, the grader's corpus, the site) run in one worker (tests/conftest.py groups them).
+# server, the grader's corpus, the site) run in one worker (tests/conftest.py groups them), in the
+# order conftest.py gives them (--no-loadscope-reorder: xdist would otherwise sort the groups by
+# how many tests they hold, and the site's few but long tests would start last).
 TEST_WORKERS ?= auto
 # make timings: which lectures (ids, default all) and which mode (quick, full or both)
 LECTURES ?=
@@ -56,7 +58,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnnlib tests benchmarks lectures
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 # HTML_ARGS='' for full mode (what a student gets; slow), or --executed DIR to reuse a run
 HTML_ARGS ?= --quick

@@ -13,7 +13,9 @@ each notebook runs once per test session.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -128,6 +130,21 @@ def test_kernel_start_up_is_not_counted(tmp_path):
     total = time.monotonic() - started
     # the budget's clock (wall_s) starts after the kernel start (startup_s), not before it
     assert run.startup_s > 0 and run.wall_s <= total - run.startup_s
+
+
+@pytest.mark.slow
+def test_notebooks_run_at_once_from_threads_each_with_its_own_environment(tmp_path):
+    # the site's fixture runs two lectures at once from one process: each kernel must get the
+    # settings it was given, and the process's own environment must stay as it was
+    path = _notebook(tmp_path, "import os\nprint(os.environ.get('CNNLIB_QUICK'))")
+    before = os.environ.get("CNNLIB_QUICK")
+    with ThreadPoolExecutor(3) as runners:
+        runs = list(runners.map(
+            lambda value: run_notebook(path, timeout=120, env={"CNNLIB_QUICK": value}),
+            ["a", "b", "c"]))
+    printed = [run.notebook.cells[0].outputs[0]["text"].strip() for run in runs]
+    assert printed == ["a", "b", "c"]
+    assert os.environ.get("CNNLIB_QUICK") == before
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """cnnlib.numpy.conv: exact examples, numerical gradients, naive == fast, parity with torch."""
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from cnnlib.numpy import _workers as workers_module
 from cnnlib.numpy import conv as conv_module
 from cnnlib.numpy.conv import (
     col2im,
@@ -183,7 +185,7 @@ def test_fast_path_threads_give_the_serial_result(monkeypatch, stride):
     results = {}
     for threads in (1, 3):
         with threadpool_limits(limits=threads, user_api="blas"):
-            assert conv_module._worker_count() == threads
+            assert workers_module.worker_count() == threads
             out, cache = conv_forward(x, w, b, stride=stride, pad=1)
             results[threads] = (out, *conv_backward(dout, cache))
             # the workers hold BLAS to one thread only while they run
@@ -389,17 +391,26 @@ def test_overlapping_calls_share_one_hold_on_blas_threads():
     # two user threads in the fast path at once: the second one in must not take the first
     # one's temporary limit of 1 for BLAS's real count and leave it there when it finishes
     with threadpool_limits(limits=3, user_api="blas"):
-        first = conv_module._blas_single_threaded(3)
-        second = conv_module._blas_single_threaded(3)
+        first = workers_module.blas_single_threaded(3)
+        second = workers_module.blas_single_threaded(3)
         first.__enter__()
         assert _blas_threads() == [1] * len(_blas_threads())
-        assert conv_module._worker_count() == 3  # the count from before the hold
+        assert workers_module.worker_count() == 3  # the count from before the hold
         second.__enter__()
         first.__exit__(None, None, None)
         assert _blas_threads() == [1] * len(_blas_threads())  # second still running
         second.__exit__(None, None, None)
         assert _blas_threads() == [3] * len(_blas_threads())
-        assert conv_module._worker_count() == 3
+        assert workers_module.worker_count() == 3
+
+
+def test_the_view_of_blas_libraries_is_renewed_after_an_import(monkeypatch):
+    # scipy, imported after the first fast call, brings a BLAS of its own: the hold on BLAS
+    # threads must see it, so the cached view is made again once sys.modules has grown
+    seen = workers_module._controller()
+    assert workers_module._controller() is seen  # cached while nothing is imported
+    monkeypatch.setitem(sys.modules, "a_module_that_loads_a_blas", object())
+    assert workers_module._controller() is not seen
 
 
 def test_fast_path_from_several_user_threads_restores_blas(monkeypatch):

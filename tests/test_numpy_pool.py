@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
 
+from cnnlib.numpy import pool as pool_module
 from cnnlib.numpy.gradcheck import check_layer_gradients
 from cnnlib.numpy.pool import (
     avg_pool_backward,
@@ -251,3 +253,47 @@ def test_backward_validation(kind):
         backward(np.zeros((2, 3, 4, 4)), cache)
     with pytest.raises(TypeError, match=r"dout must be a floating-point array"):
         backward(out.astype(int), cache)
+
+
+# ------------------------------------------------------------------ blocks, threads, odd dout
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=range(len(GEOMETRIES)))
+def test_max_pool_blocks_and_threads_give_the_naive_result(monkeypatch, geometry):
+    # a few planes per block (the cut is by size), on 1 and on 3 worker threads, with a NaN in
+    # one block and ties in another: every block picks its winners as the naive loops do
+    x_shape, size, stride, pad = geometry
+    monkeypatch.setattr(pool_module, "_BLOCK_ELEMENTS", 40)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 4, *x_shape[2:]))
+    x[0, 1, 0, 0] = np.nan
+    x[2] = rng.integers(0, 2, size=x[2].shape)
+    out_naive, cache_naive = max_pool_forward_naive(x, size, stride, pad)
+    dout = rng.standard_normal(out_naive.shape)
+    dx_naive = max_pool_backward_naive(dout, cache_naive)
+    dx = {}
+    for threads in (1, 3):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            out, cache = max_pool_forward(x, size, stride, pad)
+            np.testing.assert_array_equal(out, out_naive)
+            assert np.array_equal(cache.argmax, max_pool_forward(x, size, stride, pad)[1].argmax)
+            dx[threads] = max_pool_backward(dout, cache)
+    np.testing.assert_array_equal(dx[3], dx[1])  # to the last bit
+    # where windows overlap, the sums run in another order than the naive loops'
+    np.testing.assert_allclose(dx[1], dx_naive, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=range(len(GEOMETRIES)))
+def test_a_nan_or_inf_in_dout_reaches_only_its_winner_as_in_torch(geometry, bad):
+    # dout * (argmax == k) would spread NaN to every input (inf * 0 is NaN): it must not
+    x_shape, size, stride, pad = geometry
+    x = _distinct(x_shape, seed=7)
+    out, cache = max_pool_forward(x, size, stride, pad)
+    dout = np.random.default_rng(8).standard_normal(out.shape)
+    dout[0, 0, 0, 0] = bad
+    tx = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(tx, size, stride, pad).backward(torch.tensor(dout))
+    # NaN and inf where torch has them, 0 where torch has 0; overlaps summed in another order
+    np.testing.assert_allclose(max_pool_backward(dout, cache), tx.grad.numpy(), rtol=1e-12,
+                               atol=0)

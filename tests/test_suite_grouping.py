@@ -63,3 +63,20 @@ def test_a_module_fixture_is_built_once_per_parameter_under_loadgroup(tmp_path):
 def test_without_groups_the_same_fixture_is_built_on_both_workers(tmp_path):
     """The check above can fail: plain `--dist load` spreads the same tests over both workers."""
     assert len(_builds(tmp_path, "load")) > 2
+
+
+def test_the_site_is_scheduled_first_as_make_test_orders_it():
+    # the site's fixture executes every lecture, the longest chain in the suite: with the
+    # Makefile's options its group must be the first that xdist hands out
+    make = subprocess.run(["make", "-n", "test"], capture_output=True, text=True, cwd=ROOT,
+                          check=True).stdout
+    command = next(line for line in make.splitlines() if " -m pytest " in line)
+    assert "--dist loadgroup" in command and "--no-loadscope-reorder" in command
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0",
+         "-p", "no:cacheprovider", "tests/test_arithmetic.py", "tests/test_site.py"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    ).stdout.splitlines()
+    node_ids = [line for line in collected if "::" in line]
+    assert node_ids and node_ids[0].startswith("tests/test_site.py::")
+    assert any(line.startswith("tests/test_arithmetic.py::") for line in node_ids)

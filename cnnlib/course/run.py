@@ -74,53 +74,47 @@ def run_notebook(path, timeout: float, run_answers: bool = True, env: dict | Non
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    saved = {key: os.environ.get(key) for key in (env or {})}
-    os.environ.update(env or {})  # the kernel inherits the environment at start-up
+    # the kernel's own environment: os.environ is left alone, so that several notebooks can
+    # run at once from threads of one process, each with its own settings
+    kernel_env = {**os.environ, **(env or {})}
     started = time.monotonic()
-    try:
-        with client.setup_kernel():
-            ready = time.monotonic()
-            cpu_before = _kernel_cpu_seconds(client)
-            deadline = ready + timeout
-            answers_run, cell_times = 0, []
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type == "code":
-                    runs = [(cell, f"cell {index} (`{_first_line(cell.source)[:60]}`)")]
-                elif run_answers and is_answer_cell(cell):
-                    runs = [
-                        (nbformat.v4.new_code_cell(block),
-                         f"answer cell {index}, block {k + 1} (`{_first_line(block)[:60]}`)")
-                        for k, block in enumerate(answer_blocks(cell))
-                    ]
-                    answers_run += len(runs)
-                else:
-                    continue
-                for code_cell, where in runs:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise NotebookFailure(f"{name}, {where}", "was not reached before the "
-                                              f"notebook's {timeout:.0f} s limit ran out")
-                    client.timeout = max(1, int(left))
-                    cell_start = time.monotonic()
-                    try:
-                        client.execute_cell(code_cell, index)
-                    except CellExecutionError as error:
-                        raise NotebookFailure(f"{name}, {where}",
-                                              f"raised {error.ename}: {error.evalue}") from None
-                    except CellTimeoutError:
-                        raise NotebookFailure(f"{name}, {where}", "was still running when the "
-                                              f"notebook's {timeout:.0f} s limit ran out") from None
-                    except DeadKernelError:
-                        raise NotebookFailure(f"{name}, {where}", "killed the kernel") from None
-                    cell_times.append(time.monotonic() - cell_start)
-                # nbclient stores what it executed at `index`: an answer stays the markdown cell
-                nb.cells[index] = cell
-            wall = time.monotonic() - ready
-            cpu = _kernel_cpu_seconds(client) - cpu_before
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
+    with client.setup_kernel(env=kernel_env):
+        ready = time.monotonic()
+        cpu_before = _kernel_cpu_seconds(client)
+        deadline = ready + timeout
+        answers_run, cell_times = 0, []
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                runs = [(cell, f"cell {index} (`{_first_line(cell.source)[:60]}`)")]
+            elif run_answers and is_answer_cell(cell):
+                runs = [
+                    (nbformat.v4.new_code_cell(block),
+                     f"answer cell {index}, block {k + 1} (`{_first_line(block)[:60]}`)")
+                    for k, block in enumerate(answer_blocks(cell))
+                ]
+                answers_run += len(runs)
             else:
-                os.environ[key] = value
+                continue
+            for code_cell, where in runs:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise NotebookFailure(f"{name}, {where}", "was not reached before the "
+                                          f"notebook's {timeout:.0f} s limit ran out")
+                client.timeout = max(1, int(left))
+                cell_start = time.monotonic()
+                try:
+                    client.execute_cell(code_cell, index)
+                except CellExecutionError as error:
+                    raise NotebookFailure(f"{name}, {where}",
+                                          f"raised {error.ename}: {error.evalue}") from None
+                except CellTimeoutError:
+                    raise NotebookFailure(f"{name}, {where}", "was still running when the "
+                                          f"notebook's {timeout:.0f} s limit ran out") from None
+                except DeadKernelError:
+                    raise NotebookFailure(f"{name}, {where}", "killed the kernel") from None
+                cell_times.append(time.monotonic() - cell_start)
+            # nbclient stores what it executed at `index`: an answer stays the markdown cell
+            nb.cells[index] = cell
+        wall = time.monotonic() - ready
+        cpu = _kernel_cpu_seconds(client) - cpu_before
     return RunResult(nb, wall, cpu, ready - started, answers_run, cell_times)

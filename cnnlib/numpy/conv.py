@@ -39,17 +39,17 @@ slower elsewhere, because products with an inner size of only C (or an output of
 run well below BLAS's best: for the forward pass (1.5x the time of im2col and one product)
 and for dw (a product per tap runs at about 2/3 of the speed of cols @ dout_rows.T).
 
-The blocks are independent, so they run on a few worker threads, as many as BLAS would use
-(threadpoolctl reads the count; ``threadpool_limits(1)`` makes the fast pair serial). Each
-thread does whole blocks, padding, copies and matrix products alike, with BLAS held to one
-thread inside it: NumPy releases the GIL while it copies, adds and multiplies, so the copies
-(about a quarter of the time) run in parallel as well, where BLAS's own threads would only
-share each product while one thread copies. Measured on the benchmark layer with 2 threads:
-forward + backward went from 79 ms (one Python thread, BLAS threaded) to 55 ms (torch: 44 ms).
-With other programs keeping both CPUs busy the serial loop took 850 ms, its BLAS threads
-waiting for each other, the workers 100 ms (torch 145 ms). The shares of dw and db are summed
-in block order, so the numbers do not depend on the thread count. Block sizes from 1 to 8
-images of the benchmark layer made no difference beyond 2%.
+The blocks are independent, so they run on a few worker threads (cnnlib.numpy._workers), as
+many as BLAS would use (threadpoolctl reads the count; ``threadpool_limits(1)`` makes the fast
+pair serial). Each thread does whole blocks, padding, copies and matrix products alike, with
+BLAS held to one thread inside it: NumPy releases the GIL while it copies, adds and
+multiplies, so the copies (about a quarter of the time) run in parallel as well, where BLAS's
+own threads would only share each product while one thread copies. Measured on the benchmark
+layer with 2 threads: forward + backward went from 79 ms (one Python thread, BLAS threaded) to
+55 ms (torch: 44 ms). With other programs keeping both CPUs busy the serial loop took 850 ms,
+its BLAS threads waiting for each other, the workers 100 ms (torch 145 ms). The shares of dw
+and db are summed in block order, so the numbers do not depend on the thread count. Block
+sizes from 1 to 8 images of the benchmark layer made no difference beyond 2%.
 
 Dtype is preserved: float32 in gives float32 out and float32 gradients (the speed path),
 float64 gives float64 (gradient checks). Mixed inputs are computed in the wider type, and each
@@ -59,14 +59,10 @@ gradient is returned in the dtype of the array it belongs to.
 from __future__ import annotations
 
 import numbers
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from cnnlib.arithmetic import conv_output_size, effective_kernel_size
 
@@ -81,6 +77,7 @@ from ._checks import (
     check_window_fits,
     describe,
 )
+from ._workers import run_blocks
 
 __all__ = [
     "ConvCache",
@@ -117,20 +114,6 @@ _MIN_BLOCKS = 4
 # copies they save.
 _WIDE_MAX_ROWS = 288
 _WIDE_MAX_WASTE = 1.2
-
-# The fast path's worker threads (made on first use) and the handle on BLAS's own thread count
-_pools: dict[int, ThreadPoolExecutor] = {}
-_blas: ThreadpoolController | None = None
-_pool_lock = threading.Lock()
-
-# BLAS's thread count is process-wide, so calls running at once (user threads each calling
-# conv_forward) share one hold on it: the first to start sets one thread, the last to finish
-# restores the count, and the count seen before the first hold sizes every call's workers.
-_hold_lock = threading.Lock()
-_hold_count = 0
-_hold: object | None = None  # threadpoolctl's limiter while held
-_workers_before_hold = 1
-
 
 class ConvCache(NamedTuple):
     """What the backward pass needs: the forward's inputs, x padded, and the geometry."""
@@ -619,70 +602,6 @@ class _BlockPlan:
         return total.reshape(self.channels, -1, self.padded_h, self.padded_w)
 
 
-def _controller() -> ThreadpoolController:
-    global _blas
-    if _blas is None:
-        _blas = ThreadpoolController()
-    return _blas
-
-
-def _worker_count() -> int:
-    """Threads for the fast path: as many as BLAS would use (set by OPENBLAS_NUM_THREADS,
-    threadpoolctl.threadpool_limits, ...), or the CPUs if no BLAS reports a count. While
-    another call holds BLAS to one thread, the count from before that hold."""
-    with _hold_lock:
-        if _hold_count:
-            return _workers_before_hold
-    counts = [lib["num_threads"] for lib in _controller().info() if lib["user_api"] == "blas"]
-    return max(counts) if counts else (os.cpu_count() or 1)
-
-
-@contextmanager
-def _blas_single_threaded(available: int):
-    """BLAS held to one thread inside the block, shared by calls that overlap in time.
-
-    threadpoolctl's own limiter restores the count it found on entry; two overlapping calls
-    would each find a count, and the later one, finding 1, would leave BLAS single-threaded
-    for good. Here only the first call in sets the limit and only the last call out lifts it.
-    """
-    global _hold, _hold_count, _workers_before_hold
-    with _hold_lock:
-        if _hold_count == 0:
-            _workers_before_hold = available
-            _hold = _controller().limit(limits=1, user_api="blas")
-        _hold_count += 1
-    try:
-        yield
-    finally:
-        with _hold_lock:
-            _hold_count -= 1
-            if _hold_count == 0:
-                _hold.restore_original_limits()
-                _hold = None
-
-
-def _run_blocks(block_function, blocks) -> list:
-    """[block_function(block) for block in blocks], the blocks spread over worker threads.
-
-    Each worker does a whole block, copies and matrix products alike, with BLAS held to one
-    thread inside it: NumPy releases the GIL while it copies, adds and multiplies, so the
-    im2col/col2im copies run in parallel too instead of one thread copying while BLAS waits.
-    The results come back in the order of `blocks`. The limit on BLAS is process-wide while
-    the blocks run (threadpoolctl cannot limit one thread alone), held jointly by calls from
-    several user threads (see _blas_single_threaded).
-    """
-    available = _worker_count()
-    workers = min(available, len(blocks))
-    if workers <= 1:
-        return [block_function(block) for block in blocks]
-    with _pool_lock:
-        if workers not in _pools:
-            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="cnnlib-conv")
-        pool = _pools[workers]
-    with _blas_single_threaded(available):
-        return list(pool.map(block_function, blocks))
-
-
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, dilation=1):
     """Vectorised convolution: im2col, then a matrix product with the filters.
 
@@ -718,7 +637,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
         out_rows += bias
         out[block].transpose(1, 0, 2, 3)[...] = plan.outputs(out_rows)
 
-    _run_blocks(forward_block, plan.blocks)
+    run_blocks(forward_block, plan.blocks)
     return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
 
 
@@ -768,7 +687,7 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         return dw_share, db_share
 
     # the blocks' shares are summed in block order, whichever thread computed them
-    shares = _run_blocks(backward_block, plan.blocks)
+    shares = run_blocks(backward_block, plan.blocks)
     dw_cols = sum((dw_share for dw_share, _ in shares), np.zeros((w_rows.shape[1], num_filters),
                                                                   dtype=dtype))
     db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))

@@ -24,7 +24,9 @@ the sum over every window it belongs to.
 The vectorised versions loop over the KH*KW positions (p, q) inside the window instead of over
 the H'*W' windows: position (p, q) of every window at once is one strided slice of x_padded,
 (N, C, H', W') (`window_view(x_padded, size, stride)[..., p, q]`), so a 2x2 pool is four whole-
-array operations, and the backward pass adds four slices back.
+array operations, and the backward pass adds four slices back. The fast max pooling does this a
+block of planes at a time on worker threads and reads the slices from contiguous "phase" copies
+of the input; the engineering notes are at _BLOCK_ELEMENTS and _phases.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ._checks import (
     check_shape,
     check_window_fits,
 )
+from ._workers import run_blocks
 from .conv import _crop, _output_size, _pad, _tap
 
 __all__ = [
@@ -56,6 +59,19 @@ __all__ = [
 ]
 
 _NO_DILATION = (1, 1)
+
+# Input numbers per block in the fast max pooling. Each block is a few planes (one channel of
+# one image each) that one worker thread (cnnlib.numpy._workers) takes through all KH*KW
+# passes; pooling has no sums across planes, so the result does not depend on the cut or the
+# thread count. 2**18 float32 numbers are 1 MiB, about what stays in a core's caches through
+# the passes. Measured forward + backward on (8, 64, 112, 112), 3x3 windows at stride 2, two
+# threads: blocks of 2**14 numbers 254 ms, 2**16 59 ms, 2**18 25 ms, 2**20 22 ms (one thread
+# 38 ms): small blocks spend their time calling NumPy and waiting for the GIL between calls.
+# The batch is still cut into _MIN_BLOCKS blocks where that leaves each of them
+# _MIN_BLOCK_ELEMENTS numbers or more, so a small batch keeps the threads busy too.
+_BLOCK_ELEMENTS = 1 << 18
+_MIN_BLOCKS = 4
+_MIN_BLOCK_ELEMENTS = 1 << 14
 
 # The cache of every pooling forward, entry by entry (a PoolCache is a tuple of these)
 _POOL_CACHE = ("array", "array", "pair", "pair", "pair", "array or None")
@@ -156,41 +172,99 @@ def max_pool_backward_naive(dout: np.ndarray, cache: PoolCache):
     return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
 
 
-def _max_and_argmax(taps):
-    """Elementwise max over the taps and the index of the first tap that reaches it.
+def _max_and_argmax(taps, out, argmax):
+    """Elementwise max over the taps into `out`, and into `argmax` the index of the first tap
+    that reaches it.
 
     A NaN wins its window, as in np.argmax, np.max and torch's max pooling: a NaN in the input
     must show in the output rather than be quietly dropped.
     """
-    out = taps[0].copy()
-    argmax = np.zeros(out.shape, dtype=np.intp)
+    np.copyto(out, taps[0])
+    argmax.fill(0)
     for k, tap in enumerate(taps[1:], start=1):
         # strictly greater: on a tie the earlier position keeps the win, as np.argmax does;
         # `tap > out` is False for a NaN on either side, so a NaN tap is let in explicitly
         wins = (tap > out) | (np.isnan(tap) & ~np.isnan(out))
         np.copyto(out, tap, where=wins)
         argmax[wins] = k
-    return out, argmax
 
 
-def _fast_max_and_argmax(taps):
-    """_max_and_argmax for input without NaN, in fewer and narrower passes over memory.
+def _fast_max_and_argmax(taps, out, argmax):
+    """_max_and_argmax for input without NaN, in fewer and cheaper passes over memory.
 
-    Engineering notes: each tap costs three whole-array passes (compare, maximum, and a masked
-    store of k), where _max_and_argmax needs two more for NaN and a boolean-index store; argmax
-    is uint8, an eighth of intp's bytes to write here and read back in the backward pass.
-    Measured interleaved with torch on the sweep's pooling layers (bench_conv.py section 4) it
-    takes about 0.6-0.75 of _max_and_argmax's time. np.maximum(out, tap) equals a copy where
-    tap > out only when there is no NaN, hence the check in max_pool_forward.
+    The index of the first maximum is the last k at which tap k took the lead (strictly greater
+    than every tap before it), so argmax is the largest k * took_lead over the taps: a
+    multiply and a maximum of small integers, where a masked store (np.copyto with where=)
+    runs several times slower. np.maximum(out, tap) equals a copy where tap > out only when
+    there is no NaN; a NaN anywhere in the window makes np.maximum's result NaN, which is how
+    max_pool_forward notices that it must use _max_and_argmax instead.
     """
-    out = taps[0].copy()
-    argmax = np.zeros(out.shape, dtype=np.uint8 if len(taps) <= 256 else np.intp)
-    wins = np.empty(out.shape, dtype=bool)
+    np.copyto(out, taps[0])
+    argmax.fill(0)
+    took_lead = np.empty(out.shape, dtype=bool)
+    lead_code = np.empty(out.shape, dtype=argmax.dtype)
     for k, tap in enumerate(taps[1:], start=1):
-        np.greater(tap, out, out=wins)  # strictly: on a tie the earlier position keeps the win
+        np.greater(tap, out, out=took_lead)  # strictly: on a tie the earlier position keeps it
         np.maximum(out, tap, out=out)
-        np.copyto(argmax, k, where=wins)
-    return out, argmax
+        np.multiply(took_lead, argmax.dtype.type(k), out=lead_code)  # k where it took the lead
+        np.maximum(argmax, lead_code, out=argmax)
+
+
+def _plane_blocks(shape) -> list[slice]:
+    """Cut the planes of an (N, C, H, W) array, one channel of one image each, into blocks of
+    about _BLOCK_ELEMENTS numbers. The cut depends on the shape only."""
+    num_images, channels, height, width = shape
+    num_planes, plane = num_images * channels, height * width
+    per_block = max(1, _BLOCK_ELEMENTS // plane)
+    # ... but at least _MIN_BLOCKS blocks where they keep _MIN_BLOCK_ELEMENTS numbers each
+    per_block = min(per_block, max(1, -(-num_planes // _MIN_BLOCKS), _MIN_BLOCK_ELEMENTS // plane))
+    return [slice(start, min(start + per_block, num_planes))
+            for start in range(0, num_planes, per_block)]
+
+
+def _phases(planes, size, stride) -> dict:
+    """The phase planes of planes (P, Hp, Wp) for a window moved by `stride`: phase (r, c) holds
+    rows r, r + SH, r + 2*SH, ... and columns c, c + SW, ... of every plane, as its own
+    contiguous array. Only the phases some window position uses (r < KH, c < KW).
+
+    Engineering note: tap (p, q) of every window, planes[:, p::SH, q::SW] cut to (H', W'), is
+    rows p // SH .. and columns q // SW .. of phase (p % SH, q % SW): a view whose rows are
+    contiguous. NumPy's compares, maxima and adds run several times faster over contiguous rows
+    than over every SW-th number, so at stride 2 the one copy into phases pays for itself many
+    times over the KH*KW passes. At stride 1 the only phase is planes itself: no copy.
+    """
+    if stride == (1, 1):
+        return {(0, 0): planes}
+    return {(r, c): np.ascontiguousarray(planes[:, r :: stride[0], c :: stride[1]])
+            for r in range(min(stride[0], size[0])) for c in range(min(stride[1], size[1]))}
+
+
+def _phase_taps(phases, size, stride, out_size) -> list:
+    """Tap k = p*KW + q of every window, (P, H', W'), as a view of its phase plane."""
+    out_h, out_w = out_size
+    taps = []
+    for p, q in _positions(size):
+        top, left = p // stride[0], q // stride[1]
+        phase = phases[p % stride[0], q % stride[1]]
+        taps.append(phase[:, top : top + out_h, left : left + out_w])
+    return taps
+
+
+def _phase_shapes(padded_size, size, stride) -> dict:
+    """The (rows, columns) of each phase plane that _phases makes of planes (P, Hp, Wp)."""
+    return {(r, c): (len(range(r, padded_size[0], stride[0])),
+                     len(range(c, padded_size[1], stride[1])))
+            for r in range(min(stride[0], size[0])) for c in range(min(stride[1], size[1]))}
+
+
+def _unpadded(phase: int, stride: int, pad: int, length: int) -> tuple[slice, slice]:
+    """Along one axis: which inputs (0 .. length-1) phase `phase` holds, and where they sit in
+    it. Entry a of the phase is padded position a*stride + phase, input a*stride + phase - pad;
+    the entries in the padding are left out."""
+    first = max(0, -(-(pad - phase) // stride))  # the first entry at or past the padding
+    start = first * stride + phase - pad
+    count = len(range(start, length, stride))
+    return slice(start, length, stride), slice(first, first + count)
 
 
 def max_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
@@ -199,14 +273,35 @@ def max_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
     x: (N, C, H, W); size, stride, pad: int or (H, W) pair.
     Returns out: (N, C, H', W') and a PoolCache for max_pool_backward, which records which
     position won each window (the lecture's "remember where the max came from").
+
+    Every plane (one channel of one image) is pooled on its own, so the N*C planes are done a
+    block at a time, on worker threads (see _BLOCK_ELEMENTS), and the taps are read from phase
+    planes (see _phases).
     """
     size, stride, pad, out_size = _pool_geometry(x, size, stride, pad)
-    # without padding the taps are views of x itself: no copy
-    x_padded = _pad(x, pad, x.dtype, value=-np.inf) if any(pad) else x
-    taps = _taps(x_padded, size, stride, out_size)
-    has_nan = bool(np.isnan(x).any())  # one pass, which spares two per tap when there is none
-    out, argmax = _max_and_argmax(taps) if has_nan else _fast_max_and_argmax(taps)
-    return out, PoolCache(x, x_padded, size, stride, pad, argmax)
+    (pad_h, pad_w), (height, width) = pad, x.shape[2:]
+    planes_in = x.reshape(-1, height, width)  # (N*C, H, W)
+    # without padding the taps are read from x itself; with it, each block pads its planes
+    x_padded = np.empty((*x.shape[:2], height + 2 * pad_h, width + 2 * pad_w), dtype=x.dtype) \
+        if any(pad) else x
+    planes = x_padded.reshape(-1, *x_padded.shape[2:])  # (N*C, Hp, Wp)
+    out = np.empty((planes.shape[0], *out_size), dtype=x.dtype)
+    # argmax in [0, KH*KW): uint8 where it fits, an eighth of intp's bytes to write and read
+    argmax = np.empty(out.shape, dtype=np.uint8 if size[0] * size[1] <= 256 else np.intp)
+
+    def forward_block(block):
+        if any(pad):  # -inf never wins a window
+            planes[block].fill(-np.inf)
+            planes[block, pad_h : pad_h + height, pad_w : pad_w + width] = planes_in[block]
+        taps = _phase_taps(_phases(planes[block], size, stride), size, stride, out_size)
+        _fast_max_and_argmax(taps, out[block], argmax[block])
+        if np.isnan(out[block]).any():  # a NaN in some window: redo the block NaN-aware
+            _max_and_argmax(taps, out[block], argmax[block])
+
+    run_blocks(forward_block, _plane_blocks(x_padded.shape))
+    out_shape = (*x.shape[:2], *out_size)
+    return out.reshape(out_shape), PoolCache(x, x_padded, size, stride, pad,
+                                             argmax.reshape(out_shape))
 
 
 def max_pool_backward(dout: np.ndarray, cache: PoolCache):
@@ -214,19 +309,60 @@ def max_pool_backward(dout: np.ndarray, cache: PoolCache):
 
     dout: (N, C, H', W'). Returns dx: (N, C, H, W).
     For each window position k = (p, q), the outputs whose window was won at k send their
-    gradient to tap k of x_padded: one masked slice-add per position. Within one position no
-    two windows share an input, so the add is exact; overlaps are summed across positions.
+    gradient to tap k of dx_padded: one add of dout * (argmax == k) per position. Within one
+    position no two windows share an input, so the add is exact; overlaps are summed across
+    positions. Done a block of planes at a time on worker threads, with the taps in phase
+    planes, as the forward pass.
     """
     out_size = _check_dout(dout, cache)
     x, x_padded, size, stride, pad, argmax = cache
     if argmax is None:  # cache from the naive forward
-        argmax = _max_and_argmax(_taps(x_padded, size, stride, out_size))[1]
-    dx_padded = np.zeros(x_padded.shape, dtype=np.result_type(x, dout))
-    won = np.empty(argmax.shape, dtype=bool)
-    for k, tap in enumerate(_taps(dx_padded, size, stride, out_size)):
-        np.equal(argmax, k, out=won)
-        np.add(tap, dout, out=tap, where=won)  # through the view, no temporary array
-    return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
+        argmax = np.empty(dout.shape, dtype=np.intp)
+        taps = _taps(x_padded, size, stride, out_size)
+        _max_and_argmax(taps, np.empty(dout.shape, dtype=x_padded.dtype), argmax)
+    (pad_h, pad_w), (height, width) = pad, x.shape[2:]
+    padded_size = x_padded.shape[2:]
+    dtype = np.result_type(x, dout)
+    dx = np.empty((x.shape[0] * x.shape[1], height, width), dtype=dtype)  # (N*C, H, W)
+    dout_planes = dout.reshape(-1, *out_size)
+    argmax_planes = argmax.reshape(-1, *out_size)
+    gaps = stride[0] > size[0] or stride[1] > size[1]  # inputs that no window reads
+
+    def backward_block(block):
+        dx_block = dx[block]
+        if stride == (1, 1):  # one phase: dx_padded itself
+            dx_padded = np.empty((len(dx_block), *padded_size), dtype=dtype) if any(pad) \
+                else dx_block
+            dx_padded.fill(0)
+            phases = {(0, 0): dx_padded}
+        else:
+            phases = {rc: np.zeros((len(dx_block), *shape), dtype=dtype)
+                      for rc, shape in _phase_shapes(padded_size, size, stride).items()}
+        dout_block, argmax_block = dout_planes[block], argmax_planes[block]
+        won = np.empty(argmax_block.shape, dtype=bool)
+        share = np.empty(dout_block.shape, dtype=dtype)
+        # dout * won is dout where the window was won at k and 0 elsewhere, unless dout holds a
+        # NaN or an infinity (times 0 gives NaN): then the slower masked add
+        finite = bool(np.isfinite(dout_block).all())
+        for k, tap in enumerate(_phase_taps(phases, size, stride, out_size)):
+            np.equal(argmax_block, k, out=won)
+            if finite:
+                tap += np.multiply(dout_block, won, out=share)
+            else:
+                np.add(tap, dout_block, out=tap, where=won)  # through the view, in place
+        if stride == (1, 1):
+            if any(pad):
+                dx_block[...] = dx_padded[:, pad_h : pad_h + height, pad_w : pad_w + width]
+            return
+        if gaps:
+            dx_block.fill(0)
+        for rc, phase in phases.items():  # each phase back in its place, the padding left out
+            rows, phase_rows = _unpadded(rc[0], stride[0], pad_h, height)
+            cols, phase_cols = _unpadded(rc[1], stride[1], pad_w, width)
+            dx_block[:, rows, cols] = phase[:, phase_rows, phase_cols]
+
+    run_blocks(backward_block, _plane_blocks(x_padded.shape))
+    return dx.reshape(x.shape).astype(x.dtype, copy=False)
 
 
 # --------------------------------------------------------------------------- average pooling
