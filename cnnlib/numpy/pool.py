@@ -236,7 +236,12 @@ def _phases(planes, size, stride) -> dict:
     if stride == (1, 1):
         return {(0, 0): planes}
     return {(r, c): np.ascontiguousarray(planes[:, r :: stride[0], c :: stride[1]])
-            for r in range(min(stride[0], size[0])) for c in range(min(stride[1], size[1]))}
+            for r, c in _phase_offsets(size, stride)}
+
+
+def _phase_offsets(size, stride) -> list[tuple[int, int]]:
+    """The phases (r, c) that some window position reads: r < min(SH, KH), c < min(SW, KW)."""
+    return [(r, c) for r in range(min(stride[0], size[0])) for c in range(min(stride[1], size[1]))]
 
 
 def _phase_taps(phases, size, stride, out_size) -> list:
@@ -254,7 +259,7 @@ def _phase_shapes(padded_size, size, stride) -> dict:
     """The (rows, columns) of each phase plane that _phases makes of planes (P, Hp, Wp)."""
     return {(r, c): (len(range(r, padded_size[0], stride[0])),
                      len(range(c, padded_size[1], stride[1])))
-            for r in range(min(stride[0], size[0])) for c in range(min(stride[1], size[1]))}
+            for r, c in _phase_offsets(size, stride)}
 
 
 def _unpadded(phase: int, stride: int, pad: int, length: int) -> tuple[slice, slice]:
