@@ -300,6 +300,65 @@ def test_stride_one_dx_as_a_full_convolution_and_the_fold_fallback(pad, dilation
         _close(grad, ref, TORCH_TOL)
 
 
+@pytest.mark.parametrize("stride, filters", [(1, 3), (1, 4), (2, 3)])
+def test_conv_in_blocks_of_images_equals_one_block_and_torch(monkeypatch, stride, filters):
+    # the batch goes through one buffer of columns a block of images at a time; with a budget
+    # of one image's columns per block, 5 images make 5 blocks: every path (stride 1 with dx as
+    # a full convolution, the fold fallback with F > C, stride 2) must fill and reuse the
+    # buffer correctly, and dw must sum the blocks' shares
+    conv = importlib.import_module("cnnlib.torch.conv")
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(5, 3, 7, 6, generator=gen, dtype=torch.float64)
+    weight = torch.randn(filters, 3, 3, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(filters, generator=gen, dtype=torch.float64)
+    one_block = ct.conv_forward(x, weight, b, stride=stride, pad=1)
+    dout = torch.randn(one_block[0].shape, generator=gen, dtype=torch.float64)
+    one_block_grads = ct.conv_backward(dout, one_block[1])
+    monkeypatch.setattr(conv, "_BLOCK_ELEMENTS", 1)
+    assert len(conv._image_blocks(5, 3 * 9 * 49, x.device)) == 5
+    out, cache = ct.conv_forward(x, weight, b, stride=stride, pad=1)
+    grads = ct.conv_backward(dout, cache)
+    torch.testing.assert_close(out, one_block[0], rtol=0, atol=0)  # images are independent
+    ref_out, ref_grads = _autograd(
+        lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=1), (x, weight, b), dout)
+    _close(out, ref_out, TORCH_TOL)
+    for grad, one_block_grad, ref in zip(grads, one_block_grads, ref_grads, strict=True):
+        _close(grad, one_block_grad, NUMPY_TOL)
+        _close(grad, ref, TORCH_TOL)
+
+
+def test_image_blocks_cover_the_batch_in_order_and_follow_the_shapes():
+    conv = importlib.import_module("cnnlib.torch.conv")
+    cpu = torch.device("cpu")
+    per_image = 16 * 9 * 32 * 32  # ResNet-20's first layers: 147,456 columns' numbers an image
+    blocks = conv._image_blocks(128, per_image, cpu)
+    assert blocks[0] == slice(0, 7) and blocks[-1] == slice(126, 128)  # 2**20 // per_image = 7
+    assert [i for block in blocks for i in range(block.start, block.stop)] == list(range(128))
+    assert conv._image_blocks(3, 10**9, cpu) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    assert conv._image_blocks(0, per_image, cpu) == []
+    assert conv._image_blocks(128, per_image, torch.device("meta")) == [slice(0, 128)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_relu_backward_passes_dout_exactly_where_x_is_positive_even_when_dout_is_not_finite(dtype):
+    # on a CPU the backward multiplies dout by a 0/1 mask, where 0 * inf would be NaN: a dead
+    # unit must pass 0 whatever dout holds (torch.where's answer), a live one dout as it is
+    inf, nan = math.inf, math.nan
+    x = torch.tensor([2.0, -1.0, 0.0, nan, 3.0, -2.0, 0.5], dtype=dtype)
+    douts = [
+        [0.5, -3.0, 2.0, 1.0, -1.5, 4.0, 1e30],  # finite: the mask's product
+        [0.5, inf, 2.0, 1.0, -1.5, 4.0, 1.0],  # inf at a dead unit
+        [0.5, -3.0, nan, 1.0, -1.5, -inf, 1.0],  # nan and -inf at dead units
+        [inf, -3.0, 2.0, nan, nan, 4.0, -inf],  # inf and nan at live units, nan at a NaN x
+    ]
+    _, cache = ct.relu_forward(x)
+    for values in douts:
+        dout = torch.tensor(values, dtype=dtype)
+        expected = torch.where(x > 0, dout, 0)
+        torch.testing.assert_close(ct.relu_backward(dout, cache), expected, rtol=0, atol=0,
+                                   equal_nan=True)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     kind=st.sampled_from(["max", "avg"]),

@@ -108,8 +108,9 @@ def tanh_backward(dout: torch.Tensor, cache):
 def relu_forward(x: torch.Tensor):
     """out = max(0, x). cache = x."""
     check_float_tensors(x=x)
-    # x < 0, not x > 0: a NaN must come out as NaN, as torch.relu gives it
-    return torch.where(x < 0, 0, x), x
+    # clamp_min lets a NaN through as NaN, as torch.relu does (so would torch.where(x < 0, 0,
+    # x), in two passes over x instead of one)
+    return torch.clamp_min(x, 0), x
 
 
 def relu_backward(dout: torch.Tensor, cache):
@@ -117,6 +118,15 @@ def relu_backward(dout: torch.Tensor, cache):
     check_cache(cache, "array", "relu_forward")
     x = cache
     _check_dout(dout, x)
+    if x.device.type == "cpu":
+        # the same numbers as below, as dout times a 0/1 mask: 1.3 ms against 10 ms on a
+        # (128, 16, 32, 32) batch, one thread (torch.where reads its boolean mask slowly on a
+        # CPU; measured)...
+        dx = torch.gt(x, 0, out=torch.empty_like(dout)).mul_(dout)
+        # ... unless dout holds an inf or a NaN: 0 * inf is NaN, where a dead unit must pass 0.
+        # A finite sum of dx means no inf or NaN came out
+        if torch.isfinite(dx.sum()):
+            return dx
     return torch.where(x > 0, dout, 0)
 
 

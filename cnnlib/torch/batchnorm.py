@@ -74,6 +74,30 @@ def _running_statistics(state, x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return statistics[0], statistics[1]
 
 
+def _check_arguments(x, gamma, beta, state, train, momentum, eps):
+    """Check everything but x's tensor type and ndim (the caller's), for x (N, D) or
+    (N, C, H, W); then put missing running statistics into `state`, only once nothing can
+    raise any more. Returns running_mean, running_var, train, momentum, eps."""
+    num_features = x.shape[1]
+    noun = "features" if x.ndim == 2 else "channels"
+    check_length("gamma", gamma, num_features, f"x's {num_features} {noun}")
+    check_length("beta", beta, num_features, f"x's {num_features} {noun}")
+    momentum = check_number("momentum", momentum, 0.0, 1.0)
+    eps = check_number("eps", eps, 0.0, strict_minimum=True)
+    train = check_flag("train", train)
+    running_mean, running_var = _running_statistics(state, x)
+    if train and x.numel() // num_features < 2:
+        values = "N" if x.ndim == 2 else "N*H*W"
+        raise ValueError(
+            f"x must hold at least 2 values per {noun[:-1]} ({values} >= 2) to estimate a "
+            f"variance in train mode, got shape {tuple(x.shape)}"
+        )
+    # every argument passed: only now may state change
+    state.setdefault("running_mean", running_mean)
+    state.setdefault("running_var", running_var)
+    return running_mean, running_var, train, momentum, eps
+
+
 def batchnorm_forward(
     x: torch.Tensor,
     gamma: torch.Tensor,
@@ -96,36 +120,38 @@ def batchnorm_forward(
     """
     check_float_tensors(x=x, gamma=gamma, beta=beta)
     check_ndim("x", x, 2, "(N, D)")
-    num_features = x.shape[1]
-    check_length("gamma", gamma, num_features, f"x's {num_features} features")
-    check_length("beta", beta, num_features, f"x's {num_features} features")
-    momentum = check_number("momentum", momentum, 0.0, 1.0)
-    eps = check_number("eps", eps, 0.0, strict_minimum=True)
-    train = check_flag("train", train)
-    running_mean, running_var = _running_statistics(state, x)
-    num_examples = x.shape[0]
-    if train and num_examples < 2:
-        raise ValueError(
-            f"x must hold at least 2 values per feature to estimate a variance in train "
-            f"mode, got shape {tuple(x.shape)}"
-        )
-    # every argument passed: only now may state change
-    state.setdefault("running_mean", running_mean)
-    state.setdefault("running_var", running_var)
+    running_mean, running_var, train, momentum, eps = _check_arguments(
+        x, gamma, beta, state, train, momentum, eps)
+    return _normalise(x, gamma, beta, running_mean, running_var, train, momentum, eps)
 
+
+def _normalise(x, gamma, beta, running_mean, running_var, train, momentum, eps):
+    """The forward pass on checked arguments, for x (N, D) or (N, C, H, W): statistics over
+    every axis but axis 1 (the features, or the channels), parameters broadcast along them.
+    Returns out, shaped like x, and the cache (x_hat, gamma, inv_std, train)."""
+    axes = (0, *range(2, x.ndim))  # (0,) for (N, D); (0, 2, 3) for (N, C, H, W)
+    per_feature = (1, -1) + (1,) * (x.ndim - 2)  # (D,) -> (1, D) or (1, C, 1, 1)
+    count = x.numel() // x.shape[1]  # values behind each statistic: N, or N*H*W
     if train:
-        mean = x.mean(dim=0)
-        var = x.var(dim=0, correction=0)  # biased (divides by N): the batch is normalised with it
-        unbiased_var = var * (num_examples / (num_examples - 1))
+        mean = x.mean(dim=axes)
+        centred = x - mean.reshape(per_feature)
+        # biased (divides by count): the batch is normalised with it. Two passes (the mean,
+        # then the squares of the centred values) rather than torch.var_mean: its one-pass
+        # update per value ran 13 ms on a (128, 16, 32, 32) batch, these 1 ms (measured)
+        var = (centred * centred).sum(dim=axes) / count
+        unbiased_var = var * (count / (count - 1))
         with torch.no_grad():  # running statistics are bookkeeping, never part of a graph
             running_mean.copy_(momentum * running_mean + (1 - momentum) * mean)
             running_var.copy_(momentum * running_var + (1 - momentum) * unbiased_var)
     else:
         mean, var = running_mean.to(x.dtype), running_var.to(x.dtype)
+        centred = x - mean.reshape(per_feature)
 
     inv_std = 1 / torch.sqrt(var + eps)
-    x_hat = (x - mean) * inv_std
-    out = gamma * x_hat + beta
+    x_hat = centred * inv_std.reshape(per_feature)
+    # out = gamma * x_hat + beta in one pass over the batch: each pass reads and writes every
+    # value, and on a CPU a pass costs about as much as the arithmetic
+    out = torch.addcmul(beta.reshape(per_feature), x_hat, gamma.reshape(per_feature))
     return out, (x_hat, gamma, inv_std, bool(train))
 
 
@@ -143,14 +169,29 @@ def batchnorm_backward(dout: torch.Tensor, cache):
     In test mode the statistics are constants and dx = gamma * inv_std * dout.
     """
     check_cache(cache, _CACHE, "batchnorm_forward")
-    x_hat, gamma, inv_std, train = cache
+    x_hat = cache[0]
     check_dout(dout, x_hat.shape, f"the layer's output {tuple(x_hat.shape)}", like=x_hat)
-    dbeta = dout.sum(dim=0)
-    dgamma = (dout * x_hat).sum(dim=0)
+    return _normalise_backward(dout, cache)
+
+
+def _normalise_backward(dout, cache):
+    """batchnorm_backward on a checked dout, for the (N, D) and the (N, C, H, W) layer alike:
+    the sums run over every axis but axis 1, as the forward's statistics did."""
+    x_hat, gamma, inv_std, train = cache
+    axes = (0, *range(2, x_hat.ndim))
+    per_feature = (1, -1) + (1,) * (x_hat.ndim - 2)
+    dbeta = dout.sum(dim=axes)
+    dgamma = (dout * x_hat).sum(dim=axes)
     if not train:
-        return dout * (gamma * inv_std), dgamma, dbeta
-    num_examples = dout.shape[0]
-    dx = (gamma * inv_std / num_examples) * (num_examples * dout - dbeta - x_hat * dgamma)
+        return dout * (gamma * inv_std).reshape(per_feature), dgamma, dbeta
+    count = dout.numel() // dout.shape[1]
+    # dx = scale * (count * dout - dbeta - x_hat * dgamma), scale = gamma * inv_std / count,
+    # as two multiply-adds over the batch: (count * scale) * dout - scale * dbeta, then
+    # - (scale * dgamma) * x_hat added in place
+    scale = gamma * inv_std / count
+    dx = torch.addcmul((-scale * dbeta).reshape(per_feature), dout,
+                       (count * scale).reshape(per_feature))
+    dx.addcmul_(x_hat, (-scale * dgamma).reshape(per_feature))
     return dx, dgamma, dbeta
 
 
@@ -180,17 +221,6 @@ def batchnorm_backward_naive(dout: torch.Tensor, cache):
     return dx, dgamma, dbeta
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N*H*W, C): every pixel of every image is one example of C features."""
-    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
-
-
-def _channels_first(rows: torch.Tensor, shape: tuple) -> torch.Tensor:
-    """Inverse of _channels_last for an (N, C, H, W) shape."""
-    n, c, h, w = shape
-    return rows.reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()
-
-
 def spatial_batchnorm_forward(
     x: torch.Tensor,
     gamma: torch.Tensor,
@@ -203,28 +233,23 @@ def spatial_batchnorm_forward(
     """Batch normalisation for conv activations x (N, C, H, W): one mean and variance per
     channel, over the N*H*W values of that channel (a feature map shares its statistics, as it
     shares its filter). gamma, beta, running statistics: (C,). Same arguments as
-    batchnorm_forward, which does the work on x reshaped to (N*H*W, C).
+    batchnorm_forward; the arithmetic is the same too, with the sums over axes (0, 2, 3)
+    instead of axis 0 (cnnlib.numpy reshapes x to (N*H*W, C) instead; on torch the copies
+    there and back cost more than the normalisation itself).
     Returns out (N, C, H, W) and the cache for spatial_batchnorm_backward.
     """
-    check_float_tensors(x=x)
+    check_float_tensors(x=x, gamma=gamma, beta=beta)
     check_ndim("x", x, 4, "(N, C, H, W)")
-    n, _, h, w = x.shape
-    train = check_flag("train", train)
-    if train and n * h * w < 2:
-        raise ValueError(
-            f"x must hold at least 2 values per channel (N*H*W >= 2) to estimate a variance in "
-            f"train mode, got shape {tuple(x.shape)}"
-        )
-    out_rows, cache = batchnorm_forward(
-        _channels_last(x), gamma, beta, state, train=train, momentum=momentum, eps=eps
-    )
-    return _channels_first(out_rows, tuple(x.shape)), (cache, tuple(x.shape))
+    running_mean, running_var, train, momentum, eps = _check_arguments(
+        x, gamma, beta, state, train, momentum, eps)
+    out, cache = _normalise(x, gamma, beta, running_mean, running_var, train, momentum, eps)
+    return out, (cache, tuple(x.shape))
 
 
 def spatial_batchnorm_backward(dout: torch.Tensor, cache):
     """dout (N, C, H, W) -> dx (N, C, H, W), dgamma (C,), dbeta (C,)."""
     check_cache(cache, ("tuple", "tuple"), "spatial_batchnorm_forward")
-    cache_2d, shape = cache
-    check_dout(dout, shape, f"the layer's output {shape}")
-    dx_rows, dgamma, dbeta = batchnorm_backward(_channels_last(dout), cache_2d)
-    return _channels_first(dx_rows, shape), dgamma, dbeta
+    cache_4d, shape = cache
+    check_cache(cache_4d, _CACHE, "spatial_batchnorm_forward")
+    check_dout(dout, shape, f"the layer's output {shape}", like=cache_4d[0])
+    return _normalise_backward(dout, cache_4d)

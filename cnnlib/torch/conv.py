@@ -19,9 +19,10 @@ As in cnnlib.numpy.conv, two implementations compute the same numbers:
   writes the formula (each step handles every image and every filter at once: a Python loop over
   single numbers would take minutes on a GPU);
 - ``conv_forward`` / ``conv_backward`` gather every receptive field into one column (``im2col``:
-  a strided view of the windows, copied once), so that the whole layer is one batched matrix
-  product on whichever device x lives; the backward pass scatters the columns' gradients back
-  with ``col2im`` (torch.nn.functional.fold), which adds up where windows overlap.
+  a strided view of the windows, copied once), so that the layer is one matrix product per
+  image on whichever device x lives (on a CPU a block of images at a time, through one reused
+  buffer); the backward pass scatters the columns' gradients back with ``col2im``
+  (torch.nn.functional.fold), which adds up where windows overlap.
 
 Either backward takes the cache of either forward. The tensors of one call must share a device
 and a dtype (torch does not mix them; cnnlib.numpy computes mixed dtypes in the wider one).
@@ -262,7 +263,60 @@ def conv_backward_naive(dout: torch.Tensor, cache: ConvCache):
 
 
 # --------------------------------------------------------------------------------------------
-# The fast version: im2col and one batched matrix product
+# The fast version: im2col and one batched matrix product, a block of images at a time
+
+# Numbers of columns per block of images on a CPU: 2**20 float32 numbers are 4 MiB (7 images of
+# 16 channels at 32x32 with a 3x3 kernel). The blocks share one buffer, filled again for each
+# block. Why: a fresh tensor of columns for the whole batch (75 MiB for ResNet-20's first
+# layers at batch 128) is new memory every call, which the operating system hands over a page
+# at a time, zeroed: that cost 4x the copy itself (48 ms against 9 ms for the same copy into
+# memory already in use, measured). A 4 MiB buffer is reused by the memory allocator from call
+# to call. On a GPU, torch's caching allocator already reuses memory: one block for the batch.
+_BLOCK_ELEMENTS = 1 << 20
+
+
+def _image_blocks(num_images: int, per_image: int, device: torch.device) -> list[slice]:
+    """The batch cut into blocks of images whose columns hold about _BLOCK_ELEMENTS numbers
+    (per_image numbers each; at least one image per block). The cut depends only on the shapes
+    and the device type, so the numbers do too."""
+    per_block = num_images if device.type != "cpu" else _BLOCK_ELEMENTS // max(1, per_image)
+    per_block = max(1, min(per_block, num_images))
+    return [slice(start, min(start + per_block, num_images))
+            for start in range(0, num_images, per_block)]
+
+
+def _convolve(x_padded: torch.Tensor, w: torch.Tensor, stride, dilation) -> torch.Tensor:
+    """The convolution of x_padded (N, C, Hp, Wp) with w (F, C, KH, KW), no padding, no bias:
+    out (N, F, H', W'), computed per image as w_rows @ cols, (F, H'*W')."""
+    num_images, num_filters = x_padded.shape[0], w.shape[0]
+    kernel = tuple(w.shape[2:])
+    windows = window_view(x_padded, kernel, stride, dilation)  # (N, C, H', W', KH, KW)
+    out_h, out_w = windows.shape[2:4]
+    w_rows = w.reshape(num_filters, -1)  # (F, C*KH*KW)
+    # out itself, not a view of it, is returned: an autograd Function must copy an output
+    # that is a view (cnnlib.torch.functions)
+    out = x_padded.new_empty((num_images, num_filters, out_h, out_w))
+    out_rows = out.view(num_images, num_filters, out_h * out_w)
+    blocks = _image_blocks(num_images, w_rows.shape[1] * out_h * out_w, x_padded.device)
+    buffer = None
+    for block in blocks:
+        cols, buffer = _block_columns(windows[block], buffer)  # (n, C*KH*KW, H'*W')
+        torch.matmul(w_rows, cols, out=out_rows[block])
+    return out
+
+
+def _block_columns(windows: torch.Tensor, buffer: torch.Tensor | None):
+    """im2col of a block of images, written into `buffer` (made by the first block): returns
+    cols (n, C*KH*KW, H'*W') and the buffer for the next block.
+
+    windows: (n, C, H', W', KH, KW), a view (window_view); its (C, KH, KW) axes are moved in
+    front of (H', W'), the order of w.reshape(F, -1), and copied into the buffer."""
+    n, c, out_h, out_w, kernel_h, kernel_w = windows.shape
+    if buffer is None:
+        buffer = windows.new_empty((n, c, kernel_h, kernel_w, out_h, out_w))
+    cols = buffer[:n]
+    cols.copy_(windows.permute(0, 1, 4, 5, 2, 3))
+    return cols.view(n, c * kernel_h * kernel_w, out_h * out_w), buffer
 
 
 def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pad=0, dilation=1):
@@ -272,19 +326,22 @@ def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pa
     Returns out: (N, F, H', W') and a ConvCache for conv_backward.
 
     im2col lays out each receptive field of an image as a column of C*KH*KW numbers, one column
-    per output position: cols (N, C*KH*KW, H'*W'). Each filter flattened to a row of w_rows
-    (F, C*KH*KW) dotted with a column is one output, so w_rows @ cols, broadcast over the
-    images, is the whole layer: (N, F, H'*W').
+    per output position: cols (C*KH*KW, H'*W') per image. Each filter flattened to a row of
+    w_rows (F, C*KH*KW) dotted with a column is one output, so w_rows @ cols is the image's
+    whole layer, (F, H'*W'), and the bias is added to each filter's row. (The images go a
+    block at a time through one buffer of columns: see _BLOCK_ELEMENTS.)
+
+    out carries no autograd graph: the backward pass is conv_backward, and Conv2dFunction
+    (cnnlib.torch.functions) is how autograd calls it.
     """
     _check_layer(x, w, b)
     kernel = tuple(w.shape[2:])
-    stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "w")
-    x_padded = _pad(x, pad)
-    num_filters = w.shape[0]
-    cols = _columns(x_padded, kernel, stride, dilation)
-    out = w.reshape(num_filters, -1) @ cols + b.reshape(num_filters, 1)
-    out = out.reshape(x.shape[0], num_filters, *out_size)
-    # the columns are KH*KW copies of x: cheaper to unfold again in backward than to keep them
+    stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "w")
+    with torch.no_grad():
+        x_padded = _pad(x, pad)
+        out = _convolve(x_padded, w, stride, dilation)
+        out += b.reshape(-1, 1, 1)
+    # the columns are KH*KW copies of x: cheaper to build again in backward than to keep them
     return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
 
 
@@ -302,32 +359,46 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
 
     At stride 1 dx skips fold: it is the "full" convolution of dout with the kernel rotated by
     180 degrees and its F and C axes swapped (lecture 04), padded by K_eff - 1 - pad so that
-    it comes out H x W, and conv_forward computes that with one more im2col and product.
-    F.fold is slow on the CPU: dx this way took 1.1x to 2x less time on the CIFAR ResNet's
-    layers (measured). fold stays for stride > 1, a pad larger than K_eff - 1, and layers with
-    more filters than input channels.
+    it comes out H x W, computed as conv_forward computes a layer. F.fold is slow on the CPU:
+    dx this way took 1.1x to 2x less time on the CIFAR ResNet's layers (measured). fold stays
+    for stride > 1, a pad larger than K_eff - 1, and layers with more filters than input
+    channels. (Blocks of images as in conv_forward.)
     """
     _check_dout(dout, cache)
     x, w, _, x_padded, stride, pad, dilation = cache
     num_filters = w.shape[0]
     kernel = tuple(w.shape[2:])
-    cols = _columns(x_padded, kernel, stride, dilation)
-    # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles slowly
-    dout = dout.contiguous()
-    dout_rows = dout.reshape(dout.shape[0], num_filters, -1)  # (N, F, H'*W')
-    dw = (dout_rows @ cols.transpose(1, 2)).sum(dim=0).reshape(w.shape)
-    db = dout.sum(dim=(0, 2, 3))
     span = _span(kernel, dilation)
-    fits = all(p <= s - 1 for p, s in zip(pad, span, strict=True))
-    # the full convolution copies F*KH*KW numbers per pixel where fold adds C*KH*KW: it pays
-    # when F <= C (a ResNet's 3x3 layers), not for a first layer like LeNet's 1 -> 20 (measured)
-    if stride == (1, 1) and fits and num_filters <= x.shape[1]:
-        w_rotated = w.flip(2, 3).transpose(0, 1)  # (C, F, KH, KW)
-        full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
-        no_bias = w.new_zeros(w.shape[1])
-        dx, _ = conv_forward(dout, w_rotated, no_bias, stride=1, pad=full_pad, dilation=dilation)
-        return dx, dw, db
-    dcols = w.reshape(num_filters, -1).T @ dout_rows  # (N, C*KH*KW, H'*W')
-    dx_padded = F.fold(dcols, tuple(x_padded.shape[2:]), kernel, dilation=dilation,
-                       stride=stride)
-    return _crop(dx_padded, pad, x.shape), dw, db
+    with torch.no_grad():
+        # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles
+        # slowly
+        dout_rows = dout.contiguous().reshape(dout.shape[0], num_filters, -1)  # (N, F, H'*W')
+        db = dout_rows.sum(dim=(0, 2))
+        w_rows = w.reshape(num_filters, -1)
+        windows = window_view(x_padded, kernel, stride, dilation)
+        blocks = _image_blocks(x.shape[0], w_rows.shape[1] * dout_rows.shape[2], x.device)
+        dw_rows = torch.zeros_like(w_rows)
+        # the full convolution copies F*KH*KW numbers per pixel where fold adds C*KH*KW: it
+        # pays when F <= C (a ResNet's 3x3 layers), not for a first layer like LeNet's 1 -> 20
+        # (measured)
+        fits = all(p <= s - 1 for p, s in zip(pad, span, strict=True))
+        full = stride == (1, 1) and fits and num_filters <= x.shape[1]
+        # every block writes its own images' slice of dx_padded whole: no zeros needed
+        dx_padded = None if full else torch.empty_like(x_padded)
+        buffer = None
+        for block in blocks:
+            cols, buffer = _block_columns(windows[block], buffer)
+            dw_rows += torch.bmm(dout_rows[block], cols.transpose(1, 2)).sum(dim=0)
+            if not full:
+                # the columns' gradients, in the same buffer: cols is not needed any more
+                dcols = torch.matmul(w_rows.T, dout_rows[block], out=cols)
+                dx_padded[block] = F.fold(dcols, tuple(x_padded.shape[2:]), kernel,
+                                          dilation=dilation, stride=stride)
+        if full:
+            w_rotated = w.flip(2, 3).transpose(0, 1)  # (C, F, KH, KW)
+            full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
+            dx = _convolve(_pad(dout_rows.reshape(dout.shape), full_pad), w_rotated, (1, 1),
+                           dilation)
+        else:
+            dx = _crop(dx_padded, pad, x.shape)
+    return dx, dw_rows.reshape(w.shape), db
