@@ -173,6 +173,83 @@ def test_fast_path_blocks(monkeypatch, stride, block_columns):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
 
+def _plan(x_shape, w_shape, stride=1, pad=1):
+    """The backward pass's _BlockPlan for a layer (float32), as conv_backward makes it."""
+    n, c, h, w = x_shape
+    kernel = w_shape[2:]
+    stride, pad, dilation, out_size = conv_module._geometry(x_shape, kernel, stride, pad, 1, "w")
+    padded = (n, c, h + 2 * pad[0], w + 2 * pad[1])
+    return conv_module._BlockPlan(padded, kernel, stride, dilation, out_size, np.float32,
+                                  w_shape[0])
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, wide, taps_dx", [
+    # ResNet-20's 3x3 layers: wide columns (C*9 <= 288, Wp <= 1.2 W'), dx tap by tap (F <= C)
+    ((128, 16, 32, 32), (16, 16, 3, 3), 1, True, True),
+    ((128, 32, 16, 16), (32, 32, 3, 3), 1, True, True),
+    # 64 channels at 8x8: plain columns (C*9 = 576), taps (grid 100/64 = 1.56x the outputs)
+    ((128, 64, 8, 8), (64, 64, 3, 3), 1, False, True),
+    # more filters than channels: col2im, wide (a first layer) or plain
+    ((128, 3, 32, 32), (16, 3, 3, 3), 1, True, False),
+    ((32, 128, 8, 8), (256, 128, 3, 3), 1, False, False),
+    # a grid 2.25x the outputs (4x4 with pad 1): col2im; stride 2: col2im
+    ((32, 256, 4, 4), (256, 256, 3, 3), 1, False, False),
+    ((128, 16, 32, 32), (32, 16, 3, 3), 2, False, False),
+])
+def test_the_plan_chooses_columns_and_dx_as_measured(x_shape, w_shape, stride, wide, taps_dx):
+    plan = _plan(x_shape, w_shape, stride)
+    assert (plan.wide, plan.taps_dx) == (wide, taps_dx)
+
+
+def test_blocks_hold_about_the_same_numbers_whatever_the_rows():
+    # 288 rows (32 channels, 3x3): 4096 columns a block = 16 images of 16x16 (wide: 16x18 = 288
+    # columns an image, 14 images); 27 rows (3 channels): 43,690 columns = 40 images of 32x34,
+    # at most a quarter of the batch (_MIN_BLOCKS): 32; 2304 rows: 512 columns at least
+    assert _plan((128, 32, 16, 16), (32, 32, 3, 3)).blocks[0] == slice(0, 14)
+    assert _plan((128, 3, 32, 32), (16, 3, 3, 3)).blocks[0] == slice(0, 32)
+    assert _plan((32, 256, 4, 4), (512, 256, 3, 3)).blocks[0] == slice(0, 32)
+    assert _plan((128, 256, 8, 8), (256, 256, 3, 3)).blocks[0] == slice(0, 8)  # 512 // 64
+
+
+@pytest.mark.parametrize("channels, filters, size", [
+    (33, 33, 8),  # plain columns (297 rows), dx tap by tap
+    (33, 34, 8),  # plain columns, col2im
+    (2, 5, 12),  # wide columns (Wp = 14 <= 1.2 * 12), col2im (the wide adds)
+    (5, 5, 12),  # wide columns, dx tap by tap
+])
+def test_every_way_to_dx_equals_the_loops(channels, filters, size):
+    x, w, b = _layer((2, channels, size, size), (filters, channels, 3, 3), seed=21)
+    plan = _plan(x.shape, w.shape)
+    assert (plan.wide, plan.taps_dx) == (channels <= 32, filters <= channels)
+    out, cache = conv_forward(x, w, b, stride=1, pad=1)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, stride=1, pad=1)
+    np.testing.assert_allclose(out, out_naive, rtol=1e-12, atol=1e-12)
+    dout = np.random.default_rng(22).standard_normal(out.shape)
+    for ours, reference in zip(conv_backward(dout, cache), conv_backward_naive(dout, cache_naive),
+                               strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels, filters, size", [(33, 33, 8), (2, 5, 12), (5, 5, 12)])
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_a_nan_or_inf_reaches_the_gradients_torch_sends_it_to(channels, filters, size, where):
+    # the wide rows and the taps multiply junk zeros with inputs: with a NaN weight or an
+    # infinite pixel that would spread NaN to dx pixels and dw taps that torch leaves finite,
+    # so the backward pass uses plain columns and col2im then
+    x, w, b = _layer((2, channels, size, size), (filters, channels, 3, 3), seed=23)
+    if where == "x":
+        x[0, 0, 0, 0] = np.inf  # read by 4 of the 9 taps only (the top-left corner)
+    else:
+        w[0, 0, 2, 2] = np.nan  # the bottom-right tap: never meets the last row or column
+    out, cache = conv_forward(x, w, b, stride=1, pad=1)
+    dout = np.random.default_rng(24).standard_normal(out.shape)
+    _, *ref_grads = _torch_conv(x, w, b, dout, (1, 1), (1, 1), (1, 1))
+    for ours, reference in zip(conv_backward(dout, cache), ref_grads, strict=True):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+        finite = np.isfinite(reference)
+        np.testing.assert_allclose(ours[finite], reference[finite], rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_fast_path_threads_give_the_serial_result(monkeypatch, stride):
     # with BLAS allowed 3 threads the blocks run on 3 worker threads (even on a 1-CPU machine);

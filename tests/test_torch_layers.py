@@ -327,6 +327,22 @@ def test_conv_in_blocks_of_images_equals_one_block_and_torch(monkeypatch, stride
         _close(grad, ref, TORCH_TOL)
 
 
+def test_a_nan_weight_reaches_the_dx_pixels_torch_sends_it_to():
+    # at stride 1 dx is a full convolution of dout padded with zeros, whose products with a
+    # NaN weight would be NaN where torch's dx is finite: non-finite weights take fold instead
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 3, 6, 6, generator=gen, dtype=torch.float64)
+    weight = torch.randn(3, 3, 3, 3, generator=gen, dtype=torch.float64)
+    weight[0, 0, 2, 2] = math.nan  # the bottom-right tap never meets the last row or column
+    b = torch.zeros(3, dtype=torch.float64)
+    out, cache = ct.conv_forward(x, weight, b, stride=1, pad=1)
+    dout = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    _, ref_grads = _autograd(lambda x, w, b: F.conv2d(x, w, b, padding=1), (x, weight, b), dout)
+    dx = ct.conv_backward(dout, cache)[0]
+    assert 0 < int(torch.isnan(ref_grads[0]).sum()) < ref_grads[0].numel()
+    torch.testing.assert_close(dx, ref_grads[0], equal_nan=True, **TORCH_TOL)
+
+
 def test_image_blocks_cover_the_batch_in_order_and_follow_the_shapes():
     conv = importlib.import_module("cnnlib.torch.conv")
     cpu = torch.device("cpu")

@@ -30,14 +30,16 @@ forward pass. Both choices were measured (benchmarks/bench_conv.py's layer, one 
 whole-batch product was slower, and keeping the columns made forward + backward about 1.4x
 slower than rebuilding them.
 
-At stride 1 the backward pass does without col2im: dx_padded is the sum over kernel taps of
-one (C, F) @ (F, positions) product each, with dout laid out on x_padded's grid and shifted by
-the tap's offset, a view BLAS reads in place (_BlockPlan.dx_padded_wide). Its adds run over an
-array the size of dx_padded, where col2im's run over one KH*KW times larger; measured on the
-benchmark layer, forward + backward took about 5% less time. The same trick was measured
-slower elsewhere, because products with an inner size of only C (or an output of only F x C)
-run well below BLAS's best: for the forward pass (1.5x the time of im2col and one product)
-and for dw (a product per tap runs at about 2/3 of the speed of cols @ dout_rows.T).
+At stride 1, in layers with no more filters than channels (a ResNet's), the backward pass
+does without col2im: dx_padded is the sum over kernel taps of one (C, F) @ (F, positions)
+product each, with dout laid out on x_padded's grid and shifted by the tap's offset, a view
+BLAS reads in place (_BlockPlan.dx_padded_wide). Its adds run over an array the size of
+dx_padded, where col2im's run over one KH*KW times larger; measured on the benchmark layer,
+forward + backward took about 5% less time (where else it pays: see _TAPS_DX_MAX_WASTE). The
+same trick was measured slower elsewhere, because products with an inner size of only C (or
+an output of only F x C) run well below BLAS's best: for the forward pass (1.5x the time of
+im2col and one product) and for dw (a product per tap runs at about 2/3 of the speed of
+cols @ dout_rows.T).
 
 The blocks are independent, so they run on a few worker threads (cnnlib.numpy._workers), as
 many as BLAS would use (threadpoolctl reads the count; ``threadpool_limits(1)`` makes the fast
@@ -94,13 +96,18 @@ __all__ = [
 # MiB (4.5 MiB for C=32, 3x3), which stay in the CPU's caches. Much smaller blocks make BLAS
 # multiply thin matrices (slow with several threads), much larger ones spill to main memory.
 _BLOCK_COLUMNS = 4096
-# ... for up to _BLOCK_ROWS rows. With more rows (C = 256, 3x3: 2304) a block keeps to about the
-# same bytes, with fewer columns, but never fewer than _MIN_BLOCK_COLUMNS (thinner products run
-# BLAS well below its best). And the batch is cut into at least _MIN_BLOCKS blocks where that
-# keeps them that wide, so that small images (8x8: 64 positions) still give every worker thread
-# blocks to do. The cut depends on the shapes only, never on the thread count, so the numbers
-# do not either. Measured on the sweep's VGG layers (bench_conv.py section 4): with C = 128 and
-# 256 at 8x8 and 4x4, one block for the whole batch (the old cut) ran 3x torch's time.
+# ... of _BLOCK_ROWS rows: a block holds about _BLOCK_COLUMNS * _BLOCK_ROWS numbers whatever the
+# rows. With more rows (C = 256, 3x3: 2304) it has fewer columns, but never fewer than
+# _MIN_BLOCK_COLUMNS (thinner products run BLAS well below its best); with fewer rows (a first
+# layer's 3 channels, 3x3: 27) more: its blocks of 4096 columns were 3 images, and the costs
+# every block pays (a few dozen NumPy calls) took about half the time (ResNet-20's 3 -> 16 at
+# 32x32, forward + backward: 18.9 ms in 4096-column blocks, 10.2 ms in blocks of the same bytes;
+# blocks of twice or four times the bytes made other layers up to 2x slower; measured, 2 threads,
+# 2-core AMD EPYC without AVX-512). And the batch is cut into at least _MIN_BLOCKS blocks where
+# that keeps them that wide, so that small images (8x8: 64 positions) still give every worker
+# thread blocks to do. The cut depends on the shapes only, never on the thread count, so the
+# numbers do not either. Measured on the sweep's VGG layers (bench_conv.py section 4): with
+# C = 128 and 256 at 8x8 and 4x4, one block for the whole batch (the old cut) ran 3x torch's time.
 _BLOCK_ROWS = 288
 _MIN_BLOCK_COLUMNS = 512
 _MIN_BLOCKS = 4
@@ -114,6 +121,17 @@ _MIN_BLOCKS = 4
 # copies they save.
 _WIDE_MAX_ROWS = 288
 _WIDE_MAX_WASTE = 1.2
+# How conv_backward gets dx (see _BlockPlan): at stride 1, in layers with no more filters than
+# channels, tap by tap from dout laid out on x_padded's grid (dx_padded_wide) where the columns
+# are wide, and with plain columns too where that grid is at most _TAPS_DX_MAX_WASTE times the
+# outputs (Hp*Wp <= 1.6 H'*W'); everywhere else from dcols = w_rows.T @ dout_rows by col2im
+# (add_back). Measured (section 4, interleaved, 2-core AMD EPYC without AVX-512), taps vs
+# col2im: 64 -> 64 at 8x8 (grid 1.56x the outputs) 20.3 vs 24.7 ms, 32 -> 32 at 16x16 (wide)
+# 22.6 vs 24.1 ms; but 128 -> 256 at 8x8 29.9 vs 27.8 ms, 256 -> 512 at 4x4 (grid 2.25x) 38.7
+# vs 34.6 ms, and a first layer's 3 -> 64 at 32x32 (wide) 10.4 vs 7.3 ms: with more filters
+# than channels the products per tap are thin (C rows) and grow with the grid's junk, while
+# col2im's adds do not.
+_TAPS_DX_MAX_WASTE = 1.6
 
 class ConvCache(NamedTuple):
     """What the backward pass needs: the forward's inputs, x padded, and the geometry."""
@@ -478,13 +496,19 @@ class _BlockPlan:
       whole image, one contiguous run of x_padded's flattened rows: im2col becomes long
       contiguous copies. That costs Wp/W' - 1 more multiply-adds (6% for 32x32 inputs with
       pad 1) and saves more time than that in copying (measured on the benchmark layer). The
-      backward pass puts dout on the same flattened grid (``dout_grid``) with zeros in the
-      junk places, so they add nothing to dw or dx, and gets dx without col2im.
+      backward pass puts dout on the same layout with zeros in the junk places, so they add
+      nothing to dw or dx; col2im (``add_back``) is then long contiguous adds, the wide copies
+      run backwards.
+
+    At stride 1 dx may also come tap by tap from dout on x_padded's flattened grid
+    (``dout_grid``, ``dx_padded_wide``), without col2im: ``taps_dx`` says when (see
+    _TAPS_DX_MAX_WASTE).
 
     Buffers are kept per thread, so blocks can run on several threads at once.
     """
 
-    def __init__(self, x_padded_shape, kernel, stride, dilation, out_size, dtype):
+    def __init__(self, x_padded_shape, kernel, stride, dilation, out_size, dtype,
+                 num_filters=None, finite=True):
         self.num_images, self.channels, self.padded_h, self.padded_w = x_padded_shape
         self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
         self.dtype = dtype
@@ -492,13 +516,22 @@ class _BlockPlan:
         rows = self.channels * kernel[0] * kernel[1]
         self.wide = (stride == (1, 1) and rows <= _WIDE_MAX_ROWS
                      and self.padded_w <= _WIDE_MAX_WASTE * out_size[1])
+        # ... and, in the backward pass, only for finite x and w (finite=False otherwise): junk
+        # entries are 0 times an input, and 0 * inf or 0 * NaN is NaN, which would reach
+        # gradients that torch leaves finite (a NaN pixel would spoil a dw tap whose windows
+        # never read it, a NaN weight dx pixels no window takes it to). Plain columns and
+        # col2im read only real windows, so NaN goes exactly where torch's backward sends it
+        self.wide = self.wide and finite
         self.row_width = self.padded_w if self.wide else out_size[1]
+        # how the backward pass gets dx at stride 1 (num_filters: F, given by conv_backward)
+        grid_waste = self.padded_h * self.padded_w / (out_size[0] * out_size[1])
+        self.taps_dx = finite and (
+            stride == (1, 1) and num_filters is not None and num_filters <= self.channels
+            and (self.wide or grid_waste <= _TAPS_DX_MAX_WASTE))
         # offset of the last kernel tap in x_padded's flattened image (see dout_grid)
         self.lead = (kernel[0] - 1) * dilation[0] * self.padded_w + (kernel[1] - 1) * dilation[1]
         # see _BLOCK_COLUMNS for how the batch is cut
-        columns = _BLOCK_COLUMNS
-        if rows > _BLOCK_ROWS:
-            columns = max(_MIN_BLOCK_COLUMNS, _BLOCK_COLUMNS * _BLOCK_ROWS // rows)
+        columns = max(_MIN_BLOCK_COLUMNS, _BLOCK_COLUMNS * _BLOCK_ROWS // max(1, rows))
         per_image = out_size[0] * self.row_width
         per_block = max(1, columns // per_image)
         enough = max(-(-self.num_images // _MIN_BLOCKS), -(-_MIN_BLOCK_COLUMNS // per_image))
@@ -560,9 +593,22 @@ class _BlockPlan:
         return rows.reshape(num_filters, -1)
 
     def add_back(self, dcols: np.ndarray, dx_padded_block: np.ndarray) -> None:
-        """col2im for a block (any stride): add dcols (C*KH*KW, n*H'*W') onto dx_padded_block."""
-        _col2im_add(dcols, dx_padded_block, self.kernel, self.stride, self.dilation,
-                    self.out_size)
+        """col2im for a block: add dcols (C*KH*KW, n*H'*R), laid out as `columns` made them,
+        onto dx_padded_block (n, C, Hp, Wp), zeroed and contiguous."""
+        if not self.wide:
+            _col2im_add(dcols, dx_padded_block, self.kernel, self.stride, self.dilation,
+                        self.out_size)
+            return
+        # the adjoint of the wide copies in `columns`: each tap's run goes back, added, where
+        # it was read from. Junk columns of dcols are 0 (dout_rows is 0 there), so the parts of
+        # a run that wrap into the next row add nothing
+        n = dx_padded_block.shape[0]
+        flat = dx_padded_block.reshape(n, self.channels, -1).transpose(1, 0, 2)  # (C, n, Hp*Wp)
+        out_h, out_w = self.out_size
+        runs = dcols.reshape(self.channels, *self.kernel, n, out_h * self.row_width)
+        run = (out_h - 1) * self.padded_w + out_w
+        for p, q, offset in self._wide_taps():
+            flat[:, :, offset : offset + run] += runs[:, p, q, :, :run]
 
     # At stride 1 the backward pass needs no col2im: dx comes from one product per kernel tap
 
@@ -667,19 +713,21 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     # (KH, KW, C, F): entry [p, q] is w[:, :, p, q].T, contiguous as BLAS needs it
     w_taps = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=dtype)
     dx = np.empty(x.shape, dtype=dtype)
-    plan = _BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype)
+    # a sum is finite only if every term is (an overflow to inf costs speed, not correctness)
+    finite = bool(np.isfinite(x_padded.sum()) and np.isfinite(w_rows.sum()))
+    plan = _BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype, num_filters,
+                      finite)
 
     def backward_block(block):
         cols = plan.columns(x_padded[block])
-        if plan.wide:
+        dout_rows = plan.dout_rows(dout[block])  # junk entries (wide rows) are 0
+        # dw transposed, (C*KH*KW, F): BLAS runs cols @ dout_rows.T faster than
+        # dout_rows @ cols.T on these shapes (measured)
+        dw_share, db_share = cols @ dout_rows.T, dout_rows.sum(axis=1)
+        if plan.taps_dx:
             grid = plan.dout_grid(dout[block])
-            dw_share, db_share = cols @ plan.dout_rows(dout[block]).T, grid.sum(axis=1)
             dx_padded = plan.dx_padded_wide(w_taps, grid).transpose(1, 0, 2, 3)
         else:
-            dout_rows = plan.dout_rows(dout[block])
-            # dw transposed, (C*KH*KW, F): BLAS runs cols @ dout_rows.T faster than
-            # dout_rows @ cols.T on these shapes (measured)
-            dw_share, db_share = cols @ dout_rows.T, dout_rows.sum(axis=1)
             # col2im into a zeroed padded block
             dx_padded = plan.padded_buffer(x_padded[block].shape)
             plan.add_back(w_rows.T @ dout_rows, dx_padded)

@@ -382,7 +382,10 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
         # pays when F <= C (a ResNet's 3x3 layers), not for a first layer like LeNet's 1 -> 20
         # (measured)
         fits = all(p <= s - 1 for p, s in zip(pad, span, strict=True))
-        full = stride == (1, 1) and fits and num_filters <= x.shape[1]
+        # and only for finite weights: the full convolution multiplies them by dout's zero
+        # padding too, and 0 * NaN would reach dx pixels that torch (and fold) leave finite
+        full = (stride == (1, 1) and fits and num_filters <= x.shape[1]
+                and bool(torch.isfinite(w).all()))
         # every block writes its own images' slice of dx_padded whole: no zeros needed
         dx_padded = None if full else torch.empty_like(x_padded)
         buffer = None
