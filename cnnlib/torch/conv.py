@@ -132,15 +132,20 @@ def window_view(x_padded: torch.Tensor, kernel, stride=1, dilation=1) -> torch.T
     )
 
 
-def _columns(x_padded, kernel, stride, dilation) -> torch.Tensor:
-    """im2col per image: (N, C, Hp, Wp) -> (N, C*KH*KW, H'*W'), what F.unfold returns.
+def _block_columns(windows: torch.Tensor, buffer: torch.Tensor | None):
+    """im2col per image, what F.unfold returns: cols (n, C*KH*KW, H'*W'), written into
+    `buffer` (made when None, as for the first of several blocks); returns cols and the buffer
+    for the next block.
 
-    The window view, reordered so that (C, KH, KW) come before (H', W'), and copied once by
-    reshape. On a CPU this is several times faster than torch.nn.functional.unfold.
-    """
-    windows = window_view(x_padded, kernel, stride, dilation)  # (N, C, H', W', KH, KW)
+    windows: (n, C, H', W', KH, KW), a view (window_view); its (C, KH, KW) axes are moved in
+    front of (H', W'), the order of w.reshape(F, -1), and copied into the buffer once. On a CPU
+    this is several times faster than torch.nn.functional.unfold."""
     n, c, out_h, out_w, kernel_h, kernel_w = windows.shape
-    return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kernel_h * kernel_w, out_h * out_w)
+    if buffer is None:
+        buffer = windows.new_empty((n, c, kernel_h, kernel_w, out_h, out_w))
+    cols = buffer[:n]
+    cols.copy_(windows.permute(0, 1, 4, 5, 2, 3))
+    return cols.view(n, c * kernel_h * kernel_w, out_h * out_w), buffer
 
 
 def im2col(x: torch.Tensor, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor:
@@ -161,7 +166,7 @@ def im2col(x: torch.Tensor, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor
     check_float_array("x", x)
     kernel = as_pair("kernel", kernel)
     stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
-    cols = _columns(_pad(x, pad), kernel, stride, dilation)
+    cols, _ = _block_columns(window_view(_pad(x, pad), kernel, stride, dilation), None)
     return cols.transpose(0, 1).reshape(cols.shape[1], -1)
 
 
@@ -303,20 +308,6 @@ def _convolve(x_padded: torch.Tensor, w: torch.Tensor, stride, dilation) -> torc
         cols, buffer = _block_columns(windows[block], buffer)  # (n, C*KH*KW, H'*W')
         torch.matmul(w_rows, cols, out=out_rows[block])
     return out
-
-
-def _block_columns(windows: torch.Tensor, buffer: torch.Tensor | None):
-    """im2col of a block of images, written into `buffer` (made by the first block): returns
-    cols (n, C*KH*KW, H'*W') and the buffer for the next block.
-
-    windows: (n, C, H', W', KH, KW), a view (window_view); its (C, KH, KW) axes are moved in
-    front of (H', W'), the order of w.reshape(F, -1), and copied into the buffer."""
-    n, c, out_h, out_w, kernel_h, kernel_w = windows.shape
-    if buffer is None:
-        buffer = windows.new_empty((n, c, kernel_h, kernel_w, out_h, out_w))
-    cols = buffer[:n]
-    cols.copy_(windows.permute(0, 1, 4, 5, 2, 3))
-    return cols.view(n, c * kernel_h * kernel_w, out_h * out_w), buffer
 
 
 def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pad=0, dilation=1):
