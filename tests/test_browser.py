@@ -112,8 +112,9 @@ def open_lab(page, lab, path: str = ""):
     page.wait_for_selector(".jp-DirListing-content", state="attached")
 
 
-def run_all(page):
-    """Run > Run All Cells, then wait until no cell is queued or running."""
+def run_all(page) -> int:
+    """Run > Run All Cells, then wait until no cell is queued or running. Returns how many
+    times Run All was given (more than once when the first showed no start within a minute)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
@@ -126,7 +127,9 @@ def run_all(page):
     # A Run All given while the session is still connecting walks the cells and runs nothing
     # (seen on a busy CI runner): nothing ran, so asking again is harmless.
     deadline = time.monotonic() + RUN_WAIT_MS / 1000
+    clicks = 0
     while True:
+        clicks += 1
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
@@ -143,6 +146,7 @@ def run_all(page):
                 '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
             return !queued || (error && document.body.innerText.includes('| Idle'));
         }""", timeout=RUN_WAIT_MS, polling=1000)
+    return clicks
 
 
 def test_the_file_browser_lists_the_course(lab, page):
@@ -180,9 +184,14 @@ def test_lecture_02_runs_all_with_figures_and_a_live_explorer(lab, page):
 
 def test_the_student_release_runs_to_its_first_stub_and_the_kernel_lives(lab, page):
     open_lab(page, lab, "assignments/a1_conv_arithmetic/a1_conv_arithmetic.ipynb")
-    run_all(page)
+    clicks = run_all(page)
     errors = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    assert errors.count() == 1 and "NotImplementedError" in errors.first.inner_text()
+    texts = errors.all_inner_texts()
+    # every error is a stub's; one, unless Run All had to be given twice: then a second pass
+    # may stop at a later stub as well (a full suite on 2 busy cores once showed two errors,
+    # which one Run All, stopping at the first error, cannot make)
+    assert texts and all("NotImplementedError" in text for text in texts), texts
+    assert len(texts) == 1 or clicks > 1, (clicks, texts)
     status, body = lab.get("/api/kernels")
     assert status == 200
     states = [k["execution_state"] for k in json.loads(body)]
