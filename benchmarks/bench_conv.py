@@ -13,9 +13,10 @@ Prints, in one process on one CPU:
 4. a sweep over the layers students train: every distinct conv of the CIFAR ResNet-20 (batch
    128), a VGG-style CIFAR net (batch 32), the first layers of AlexNet and ResNet (224x224,
    batch 8), 1x1 and stride-2 layers, and three max-pooling layers: forward + backward,
-   numpy/torch per layer and the geometric mean of the ratios. Each layer's two functions take
-   turns within a round (see `rounds`), so the ratio holds on a machine shared with other
-   programs even when the absolute times do not.
+   numpy/torch per layer and the geometric mean of the ratios; for each conv also the time of
+   the layer's three im2col matrix products alone, the floor for any im2col convolution. Each
+   layer's functions take turns within a round (see `rounds`), so the ratio holds on a machine
+   shared with other programs even when the absolute times do not.
 
 The BLAS library and kernel in use (threadpoolctl's "architecture") are printed first: OpenBLAS
 picks its kernel for the CPU unless OPENBLAS_CORETYPE forces one, so measure what users get with
@@ -70,6 +71,7 @@ from threadpoolctl import threadpool_info  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cnnlib.arithmetic import conv_macs  # noqa: E402
+from cnnlib.numpy._workers import run_blocks  # noqa: E402
 from cnnlib.numpy.conv import (  # noqa: E402
     conv_backward,
     conv_backward_naive,
@@ -237,6 +239,33 @@ def _conv_pair(n, c, h, w, f, k, stride, pad):
     return numpy_step, torch_step
 
 
+def _products(n, c, h, w, f, k, stride, pad):
+    """The three matrix products of an im2col conv of this layer and nothing else: forward
+    w_rows (F, C*K*K) @ cols (C*K*K, n*H'*W'), dw += cols @ dout_rows.T, dcols = w_rows.T @
+    dout_rows, a block of n images at a time on cnnlib.numpy's worker threads (BLAS held to
+    one thread in each), as conv_forward and conv_backward run them; blocks of at least 512
+    columns, at most a quarter of the batch, each about 1.2 M numbers of columns. No copies:
+    the time an im2col convolution would take if building and folding its columns cost
+    nothing, the columns of every block being the same (cached) numbers."""
+    out_h, out_w = ((size + 2 * pad - k) // stride + 1 for size in (h, w))
+    rows, per_image = c * k * k, out_h * out_w
+    columns = max(512, 4096 * 288 // rows)
+    per_block = max(1, min(columns // per_image, -(-n // 4)))
+    if per_block * per_image < 512:
+        per_block = min(n, -(-512 // per_image))
+    blocks = [min(per_block, n - start) * per_image for start in range(0, n, per_block)]
+    rng = np.random.default_rng(9)
+    w_rows = rng.standard_normal((f, rows), dtype=np.float32)
+    cols = rng.standard_normal((rows, per_block * per_image), dtype=np.float32)
+    dout_rows = rng.standard_normal((f, per_block * per_image), dtype=np.float32)
+
+    def block_products(width):
+        block_cols, block_dout = cols[:, :width], dout_rows[:, :width]
+        return (w_rows @ block_cols, block_cols @ block_dout.T, w_rows.T @ block_dout)
+
+    return lambda: run_blocks(block_products, blocks)
+
+
 def _pool_pair(n, c, h, w, size, stride, pad):
     """numpy and torch forward+backward steps of one max-pooling layer, float32."""
     x = np.random.default_rng(7).standard_normal((n, c, h, w)).astype(np.float32)
@@ -260,23 +289,43 @@ def _pool_pair(n, c, h, w, size, stride, pad):
 
 
 def sweep() -> None:
-    """Section 4: numpy/torch, forward + backward, layer by layer, and the geometric mean."""
+    """Section 4: numpy/torch, forward + backward, layer by layer, and the geometric mean.
+
+    For each conv layer also the time of its three matrix products alone (see _products):
+    products/torch below 1 is how much room BLAS leaves an im2col convolution for its copies;
+    at or above 1 no im2col convolution can match torch on that layer on this machine.
+    """
     print(f"4. layer sweep, float32, forward+backward, best of 3 calls x {ARGS.sweep_rounds} "
-          f"rounds (numpy and torch alternating): numpy/torch time")
-    print(f"   {'layer':34s} {'numpy ms':>9s} {'torch ms':>9s} {'ratio':>6s}   per round")
+          f"rounds (numpy and torch alternating): numpy/torch time; for convs also the time of "
+          f"the im2col matrix products alone (block by block on the worker threads, no "
+          f"copies), and products/torch")
+    print(f"   {'layer':34s} {'numpy ms':>9s} {'torch ms':>9s} {'ratio':>6s}   per round"
+          f"{'':9s}{'products ms':>12s} {'/torch':>6s}")
     for title, layers, make in (("conv", SWEEP_CONVS, _conv_pair),
                                 ("pool", SWEEP_POOLS, _pool_pair)):
-        ratios = []
+        ratios, floors = [], []
         for name, geometry in layers.items():
             numpy_step, torch_step = make(*geometry)
             times = rounds({"numpy": numpy_step, "torch": torch_step}, ARGS.sweep_rounds, 3)
+            if title == "conv":
+                # after the layer's rounds, not between them, as a measure of the machine
+                times |= rounds({"products": _products(*geometry)}, ARGS.sweep_rounds, 3)
             ratio = min(times["numpy"]) / min(times["torch"])
             per_round = [a / b for a, b in zip(times["numpy"], times["torch"], strict=True)]
             ratios.append(ratio)
-            print(f"   {name:34s} {min(times['numpy']) * 1e3:9.2f} {min(times['torch']) * 1e3:9.2f}"
-                  f" {ratio:6.2f}   {' '.join(f'{r:.2f}' for r in per_round)}", flush=True)
+            line = (f"   {name:34s} {min(times['numpy']) * 1e3:9.2f}"
+                    f" {min(times['torch']) * 1e3:9.2f} {ratio:6.2f}   "
+                    f"{' '.join(f'{r:.2f}' for r in per_round)}")
+            if "products" in times:
+                floors.append(min(times["products"]) / min(times["torch"]))
+                line += f"   {min(times['products']) * 1e3:10.2f} {floors[-1]:6.2f}"
+            print(line, flush=True)
         mean = math.exp(statistics.fmean(math.log(r) for r in ratios))
         print(f"   {title}: geometric mean of numpy/torch {mean:.2f}, worst {max(ratios):.2f}")
+        if floors:
+            floor = math.exp(statistics.fmean(math.log(r) for r in floors))
+            print(f"   {title}: the matrix products alone / torch: geometric mean {floor:.2f}, "
+                  f"worst {max(floors):.2f}")
 
 
 def blas_kernel() -> str:

@@ -340,6 +340,97 @@ def test_non_contiguous_input():
     np.testing.assert_array_equal(out, out_copy)
 
 
+# ------------------------------------------------------------------ 1x1 kernels without pad
+
+
+# x shape, w shape, stride: every pixel; every other row and column (the last column of a 7x6
+# image is one the floor leaves unread); unequal strides
+POINTWISE = [
+    ((3, 4, 5, 5), (6, 4, 1, 1), 1),
+    ((2, 3, 7, 6), (5, 3, 1, 1), 2),
+    ((2, 3, 7, 8), (2, 3, 1, 1), (1, 3)),
+]
+
+
+def _no_im2col(*args, **kwargs):
+    raise AssertionError("a 1x1 kernel without pad should not build columns")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride", POINTWISE)
+def test_a_1x1_kernel_is_one_product_per_image(monkeypatch, x_shape, w_shape, stride):
+    # the pointwise path builds no columns: with im2col's copies disabled it still gives the
+    # loops' and torch's numbers, unread pixels (stride 2) getting a zero gradient
+    monkeypatch.setattr(conv_module, "_im2col_padded", _no_im2col)
+    x, w, b = _layer(x_shape, w_shape, seed=31)
+    out, cache = conv_forward(x, w, b, stride=stride)
+    dout = np.random.default_rng(32).standard_normal(out.shape)
+    expected = _torch_conv(x, w, b, dout, stride, 0, 1)
+    for ours, theirs in zip((out, *conv_backward(dout, cache)), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+    out_naive, _ = conv_forward_naive(x, w, b, stride=stride)
+    np.testing.assert_allclose(out, out_naive, rtol=1e-12, atol=1e-12)
+    if stride == 2:
+        dx = conv_backward(dout, cache)[0]
+        assert not dx[:, :, 1::2].any() and not dx[:, :, :, 1::2].any()
+        assert dx[:, :, ::2, ::2].all()  # the pixels read: each has a gradient
+
+
+def test_a_1x1_kernel_keeps_dtypes_and_does_not_touch_x():
+    x, w, b = _layer((2, 3, 4, 4), (5, 3, 1, 1), seed=33)
+    x32 = x.astype(np.float32)
+    x_before = x32.copy()
+    out, cache = conv_forward(x32, w.astype(np.float32), b.astype(np.float32))
+    assert out.dtype == np.float32
+    grads = conv_backward(np.ones_like(out), cache)
+    assert [g.dtype for g in grads] == [np.float32] * 3
+    np.testing.assert_array_equal(x32, x_before)
+    # mixed: computed in float64, each gradient in its array's dtype
+    out, cache = conv_forward(x32, w, b)
+    assert out.dtype == np.float64
+    dx, dw, db = conv_backward(np.ones_like(out), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float32, np.float64, np.float64)
+    # a non-contiguous x gives the contiguous copy's numbers
+    x_view = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    np.testing.assert_array_equal(conv_forward(x_view, w, b)[0], conv_forward(x, w, b)[0])
+    # an empty batch: empty outputs and zero weight gradients, as torch
+    out, cache = conv_forward(x[:0], w, b)
+    assert out.shape == (0, 5, 4, 4)
+    dx, dw, db = conv_backward(out, cache)
+    assert dx.shape == (0, 3, 4, 4) and not dw.any() and not db.any()
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_a_1x1_kernel_sends_nan_where_torch_does(stride, where):
+    x, w, b = _layer((2, 3, 5, 5), (4, 3, 1, 1), seed=34)
+    if where == "x":
+        x[0, 1, 2, 2] = np.nan  # read at both strides
+        x[1, 0, 1, 1] = np.inf  # read at stride 1 only
+    else:
+        w[2, 1, 0, 0] = np.nan
+    out, cache = conv_forward(x, w, b, stride=stride)
+    dout = np.random.default_rng(35).standard_normal(out.shape)
+    expected = _torch_conv(x, w, b, dout, stride, 0, 1)
+    for ours, reference in zip((out, *conv_backward(dout, cache)), expected, strict=True):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+        np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
+        finite = np.isfinite(reference)
+        np.testing.assert_allclose(ours[finite], reference[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_a_1x1_kernel_on_threads_gives_the_serial_result(monkeypatch):
+    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 1)  # a block per image
+    x, w, b = _layer((9, 3, 4, 5), (2, 3, 1, 1), seed=36)
+    dout = np.random.default_rng(37).standard_normal((9, 2, 4, 5))
+    results = {}
+    for threads in (1, 3):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            out, cache = conv_forward(x, w, b)
+            results[threads] = (out, *conv_backward(dout, cache))
+    for threaded, serial in zip(results[3], results[1], strict=True):
+        np.testing.assert_array_equal(threaded, serial)
+
+
 # ------------------------------------------------------------------ the building blocks
 
 

@@ -30,6 +30,9 @@ forward pass. Both choices were measured (benchmarks/bench_conv.py's layer, one 
 whole-batch product was slower, and keeping the columns made forward + backward about 1.4x
 slower than rebuilding them.
 
+A 1x1 kernel without padding needs no columns at all: x[n], stored as a (C, H*W) matrix, is
+already its own im2col, so each image is one product (_pointwise_forward).
+
 At stride 1, in layers with no more filters than channels (a ResNet's), the backward pass
 does without col2im: dx_padded is the sum over kernel taps of one (C, F) @ (F, positions)
 product each, with dout laid out on x_padded's grid and shifted by the tap's offset, a view
@@ -665,6 +668,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
     kernel = w.shape[2:]
     stride, pad, dilation, out_size = _geometry(x.shape, kernel, stride, pad, dilation, "w")
     dtype = np.result_type(x, w, b)
+    if _pointwise(kernel, pad):
+        return _pointwise_forward(x, w, b, stride, dilation, out_size, dtype)
     # each block pads its own images (in parallel, and while they are in cache)
     x_padded = np.empty((*x.shape[:2], x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]), dtype)
     x_interior = _interior(x_padded, pad, x.shape)
@@ -709,6 +714,8 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     dout = dout.astype(dtype, copy=False)
     num_filters = w.shape[0]
     kernel = w.shape[2:]
+    if _pointwise(kernel, pad):
+        return _pointwise_backward(dout, cache, dtype)
     w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
     # (KH, KW, C, F): entry [p, q] is w[:, :, p, q].T, contiguous as BLAS needs it
     w_taps = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=dtype)
@@ -741,3 +748,77 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
     dw = dw_cols.T.reshape(w.shape)
     return _as_dtypes((dx, dw, db), cache)
+
+
+# --------------------------------------------------------------------------------------------
+# A 1x1 kernel without padding: no im2col at all
+
+
+def _pointwise(kernel, pad) -> bool:
+    """A 1x1 kernel on an unpadded x: each output pixel is one (F, C) @ (C,) product."""
+    return tuple(kernel) == (1, 1) and pad == (0, 0)
+
+
+def _pixels(x_block: np.ndarray, stride) -> np.ndarray:
+    """The pixels a 1x1 kernel reads, image by image: (n, C, H'*W'), x_block[..., ::SH, ::SW].
+
+    At stride 1 a view of x_block (its rows already lie one after the other); else a copy.
+    """
+    n, channels = x_block.shape[:2]
+    return x_block[:, :, :: stride[0], :: stride[1]].reshape(n, channels, -1)
+
+
+def _pointwise_forward(x, w, b, stride, dilation, out_size, dtype):
+    """conv_forward for a 1x1 kernel and pad 0.
+
+    A 1x1 convolution mixes the channels of each pixel and nothing else (Lin et al., "Network
+    In Network", 2014): out[n] = w_rows @ x[n] with x[n] seen as a (C, H*W) matrix, which is
+    how NCHW already stores it. So one matrix product per image gives its (F, H'*W') outputs in
+    out's own layout: no columns to build and no copy into out, where im2col would copy x
+    once and the result once more (1x1, 64 -> 64 at 8x8, forward + backward: 3.0 ms im2col,
+    2.0 ms this way; torch 2.1 ms; 2 threads, 2-core AMD EPYC without AVX-512).
+    """
+    num_filters = w.shape[0]
+    x_padded = x.astype(dtype, copy=False)  # pad 0: nothing to pad, nothing to copy
+    w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
+    bias = b.astype(dtype, copy=False).reshape(num_filters, 1)
+    out = np.empty((x.shape[0], num_filters, *out_size), dtype=dtype)
+    plan = _BlockPlan(x_padded.shape, (1, 1), stride, dilation, out_size, dtype)
+
+    def forward_block(block):
+        out_pixels = out[block].reshape(-1, num_filters, out_size[0] * out_size[1])
+        np.matmul(w_rows, _pixels(x_padded[block], stride), out=out_pixels)
+        out_pixels += bias
+
+    run_blocks(forward_block, plan.blocks)
+    return out, ConvCache(x, w, b, x_padded, stride, (0, 0), dilation)
+
+
+def _pointwise_backward(dout, cache: ConvCache, dtype):
+    """conv_backward for a 1x1 kernel and pad 0, image by image as _pointwise_forward:
+
+        dx[n] = w_rows.T @ dout[n]         (at the pixels the kernel read; 0 elsewhere)
+        dw_rows = sum over n of dout[n] @ x[n].T,   db = dout summed over all but F
+    """
+    x, w, _, x_padded, stride, _, _ = cache
+    num_filters, channels = w.shape[:2]
+    w_rows = w.reshape(num_filters, channels).astype(dtype, copy=False)
+    dx = np.zeros(x.shape, dtype=dtype) if stride != (1, 1) else np.empty(x.shape, dtype=dtype)
+    plan = _BlockPlan(x_padded.shape, (1, 1), stride, cache.dilation, dout.shape[2:], dtype)
+
+    def backward_block(block):
+        dout_pixels = dout[block].reshape(*dout[block].shape[:2], -1)  # (n, F, H'*W')
+        pixels = _pixels(x_padded[block], stride)  # (n, C, H'*W')
+        dw_share = np.matmul(dout_pixels, pixels.transpose(0, 2, 1)).sum(axis=0)  # (F, C)
+        if stride == (1, 1):
+            np.matmul(w_rows.T, dout_pixels, out=dx[block].reshape(pixels.shape))
+        else:
+            dx_pixels = dx[block][:, :, :: stride[0], :: stride[1]]  # the pixels read; 0 around
+            dx_pixels[...] = np.matmul(w_rows.T, dout_pixels).reshape(dx_pixels.shape)
+        return dw_share, dout_pixels.sum(axis=(0, 2))
+
+    # the blocks' shares are summed in block order, whichever thread computed them
+    shares = run_blocks(backward_block, plan.blocks)
+    dw_rows = sum((dw_share for dw_share, _ in shares), np.zeros((num_filters, channels), dtype))
+    db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
+    return _as_dtypes((dx, dw_rows.reshape(w.shape), db), cache)
