@@ -11,8 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from cnnlib.numpy import _conv_blocks as blocks_module
 from cnnlib.numpy import _workers as workers_module
-from cnnlib.numpy import conv as conv_module
 from cnnlib.numpy.conv import (
     col2im,
     conv_backward,
@@ -23,6 +23,7 @@ from cnnlib.numpy.conv import (
     window_view,
 )
 from cnnlib.numpy.gradcheck import check_layer_gradients, rel_error
+from cnnlib.numpy.windows import layer_geometry
 
 FORWARDS = {"fast": conv_forward, "naive": conv_forward_naive}
 BACKWARDS = {"fast": conv_backward, "naive": conv_backward_naive}
@@ -162,7 +163,7 @@ def test_fast_equals_naive_forward_and_backward(layer):
 def test_fast_path_blocks(monkeypatch, stride, block_columns):
     # blocks of 1 image, of several images, and a shorter last block must all give the same
     # layer: 7 images of 5x5 outputs (stride 1) or 3x3 (stride 2)
-    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", block_columns)
+    monkeypatch.setattr(blocks_module, "_BLOCK_COLUMNS", block_columns)
     x, w, b = _layer((7, 2, 5, 5), (3, 2, 3, 3), seed=3)
     out, cache = conv_forward(x, w, b, stride=stride, pad=1)
     out_naive, cache_naive = conv_forward_naive(x, w, b, stride=stride, pad=1)
@@ -177,9 +178,9 @@ def _plan(x_shape, w_shape, stride=1, pad=1):
     """The backward pass's _BlockPlan for a layer (float32), as conv_backward makes it."""
     n, c, h, w = x_shape
     kernel = w_shape[2:]
-    stride, pad, dilation, out_size = conv_module._geometry(x_shape, kernel, stride, pad, 1, "w")
+    stride, pad, dilation, out_size = layer_geometry(x_shape, kernel, stride, pad, 1, "w")
     padded = (n, c, h + 2 * pad[0], w + 2 * pad[1])
-    return conv_module._BlockPlan(padded, kernel, stride, dilation, out_size, np.float32,
+    return blocks_module.BlockPlan(padded, kernel, stride, dilation, out_size, np.float32,
                                   w_shape[0])
 
 
@@ -255,7 +256,7 @@ def test_fast_path_threads_give_the_serial_result(monkeypatch, stride):
     # with BLAS allowed 3 threads the blocks run on 3 worker threads (even on a 1-CPU machine);
     # each block does the same arithmetic as in one thread and the shares of dw and db are
     # summed in block order, so the result is the serial one to the last bit
-    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 30)
+    monkeypatch.setattr(blocks_module, "_BLOCK_COLUMNS", 30)
     x, w, b = _layer((9, 2, 6, 5), (3, 2, 3, 2), seed=13)
     out_naive, cache_naive = conv_forward_naive(x, w, b, stride=stride, pad=1)
     dout = np.random.default_rng(14).standard_normal(out_naive.shape)
@@ -360,7 +361,7 @@ def _no_im2col(*args, **kwargs):
 def test_a_1x1_kernel_is_one_product_per_image(monkeypatch, x_shape, w_shape, stride):
     # the pointwise path builds no columns: with im2col's copies disabled it still gives the
     # loops' and torch's numbers, unread pixels (stride 2) getting a zero gradient
-    monkeypatch.setattr(conv_module, "_im2col_padded", _no_im2col)
+    monkeypatch.setattr(blocks_module, "im2col_padded", _no_im2col)
     x, w, b = _layer(x_shape, w_shape, seed=31)
     out, cache = conv_forward(x, w, b, stride=stride)
     dout = np.random.default_rng(32).standard_normal(out.shape)
@@ -419,7 +420,7 @@ def test_a_1x1_kernel_sends_nan_where_torch_does(stride, where):
 
 
 def test_a_1x1_kernel_on_threads_gives_the_serial_result(monkeypatch):
-    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 1)  # a block per image
+    monkeypatch.setattr(blocks_module, "_BLOCK_COLUMNS", 1)  # a block per image
     x, w, b = _layer((9, 3, 4, 5), (2, 3, 1, 1), seed=36)
     dout = np.random.default_rng(37).standard_normal((9, 2, 4, 5))
     results = {}
@@ -582,7 +583,7 @@ def test_the_view_of_blas_libraries_is_renewed_after_an_import(monkeypatch):
 
 
 def test_fast_path_from_several_user_threads_restores_blas(monkeypatch):
-    monkeypatch.setattr(conv_module, "_BLOCK_COLUMNS", 30)
+    monkeypatch.setattr(blocks_module, "_BLOCK_COLUMNS", 30)
     x, w, b = _layer((9, 2, 6, 5), (3, 2, 3, 2), seed=21)
     expected, _ = conv_forward_naive(x, w, b, pad=1)
     with threadpool_limits(limits=2, user_api="blas"), ThreadPoolExecutor(4) as callers:

@@ -44,7 +44,7 @@ from ._checks import (
     check_window_fits,
 )
 from ._workers import run_blocks
-from .conv import _crop, _output_size, _pad, _tap
+from .windows import crop_padding, kernel_tap, output_size, pad_images
 
 __all__ = [
     "PoolCache",
@@ -102,14 +102,14 @@ def _pool_geometry(x, size, stride, pad):
             f"got pad={pad}"
         )
     check_window_fits("size", size, tuple(x.shape[2:]), pad)
-    return size, stride, pad, _output_size(x.shape[2:], size, stride, pad, _NO_DILATION)
+    return size, stride, pad, output_size(x.shape[2:], size, stride, pad, _NO_DILATION)
 
 
 def _check_dout(dout, cache: PoolCache) -> tuple[int, int]:
     """dout must be a float array shaped like the forward's output; return (H', W')."""
     check_cache(cache, _POOL_CACHE, _POOL_FORWARDS)
     check_float_array("dout", dout)
-    out_size = _output_size(cache.x.shape[2:], cache.size, cache.stride, cache.pad, _NO_DILATION)
+    out_size = output_size(cache.x.shape[2:], cache.size, cache.stride, cache.pad, _NO_DILATION)
     check_shape("dout", dout, (*cache.x.shape[:2], *out_size), "the pooled output (N, C, H', W')")
     return out_size
 
@@ -127,7 +127,7 @@ def _positions(size):
 
 def _taps(x_padded, size, stride, out_size):
     """Position (p, q) of every window as an (N, C, H', W') view, for each k = p*KW + q."""
-    return [_tap(x_padded, p, q, out_size, stride, _NO_DILATION) for p, q in _positions(size)]
+    return [kernel_tap(x_padded, p, q, out_size, stride, _NO_DILATION) for p, q in _positions(size)]
 
 
 # ------------------------------------------------------------------------------- max pooling
@@ -140,7 +140,7 @@ def max_pool_forward_naive(x: np.ndarray, size=2, stride=2, pad=0):
     Returns out: (N, C, H', W') and a PoolCache for max_pool_backward_naive.
     """
     size, stride, pad, (out_h, out_w) = _pool_geometry(x, size, stride, pad)
-    x_padded = _pad(x, pad, x.dtype, value=-np.inf)
+    x_padded = pad_images(x, pad, x.dtype, value=-np.inf)
     num_images, channels = x.shape[:2]
     out = np.empty((num_images, channels, out_h, out_w), dtype=x.dtype)
     for n in range(num_images):
@@ -169,7 +169,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: PoolCache):
                     window = _window(x_padded, n, c, i, j, size, stride)
                     p, q = np.unravel_index(np.argmax(window), size)
                     dx_padded[n, c, i * stride[0] + p, j * stride[1] + q] += dout[n, c, i, j]
-    return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
+    return crop_padding(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
 
 
 def _max_and_argmax(taps, out, argmax):
@@ -380,7 +380,7 @@ def avg_pool_forward_naive(x: np.ndarray, size=2, stride=2, pad=0):
     Returns out: (N, C, H', W') and a PoolCache for avg_pool_backward_naive.
     """
     size, stride, pad, (out_h, out_w) = _pool_geometry(x, size, stride, pad)
-    x_padded = _pad(x, pad, x.dtype)
+    x_padded = pad_images(x, pad, x.dtype)
     num_images, channels = x.shape[:2]
     out = np.empty((num_images, channels, out_h, out_w), dtype=x.dtype)
     for n in range(num_images):
@@ -407,7 +407,7 @@ def avg_pool_backward_naive(dout: np.ndarray, cache: PoolCache):
                 for j in range(out_w):
                     window = _window(dx_padded, n, c, i, j, size, stride)  # a view: += writes
                     window += dout[n, c, i, j] * share
-    return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
+    return crop_padding(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
 
 
 def avg_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
@@ -417,7 +417,7 @@ def avg_pool_forward(x: np.ndarray, size=2, stride=2, pad=0):
     Returns out: (N, C, H', W') and a PoolCache for avg_pool_backward.
     """
     size, stride, pad, out_size = _pool_geometry(x, size, stride, pad)
-    x_padded = _pad(x, pad, x.dtype)
+    x_padded = pad_images(x, pad, x.dtype)
     taps = _taps(x_padded, size, stride, out_size)
     out = taps[0].copy()
     for tap in taps[1:]:
@@ -438,4 +438,4 @@ def avg_pool_backward(dout: np.ndarray, cache: PoolCache):
     share = dout * (1 / (size[0] * size[1]))
     for tap in _taps(dx_padded, size, stride, out_size):
         tap += share
-    return _crop(dx_padded, pad, x.shape).astype(x.dtype, copy=False)
+    return crop_padding(dx_padded, pad, x.shape).astype(x.dtype, copy=False)

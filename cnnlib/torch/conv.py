@@ -45,7 +45,7 @@ from cnnlib.numpy._checks import (
 )
 
 # the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
-from cnnlib.numpy.conv import _geometry, _span
+from cnnlib.numpy.windows import check_x_shape, kernel_span, layer_geometry
 
 from ._tensors import check_float_tensors, check_tensor
 
@@ -82,7 +82,7 @@ def _check_layer(x, w, b) -> None:
     """The layer's tensors: x (N, C, H, W), w (F, C, KH, KW), b (F,), floating point, one
     device and dtype."""
     check_float_tensors(x=x, w=w, b=b)
-    numpy_conv._check_layer(x, w, b)
+    numpy_conv.check_conv_layer(x, w, b)
 
 
 def _pad(x: torch.Tensor, pad: tuple[int, int], value: float = 0.0) -> torch.Tensor:
@@ -120,7 +120,7 @@ def window_view(x_padded: torch.Tensor, kernel, stride=1, dilation=1) -> torch.T
     check_ndim("x_padded", x_padded, 4, "(N, C, Hp, Wp)")
     check_float_array("x_padded", x_padded)
     kernel = as_pair("kernel", kernel)
-    stride, _, dilation, out_size = _geometry(
+    stride, _, dilation, out_size = layer_geometry(
         x_padded.shape, kernel, stride, 0, dilation, "kernel"
     )
     step_n, step_c, step_h, step_w = x_padded.stride()
@@ -165,7 +165,7 @@ def im2col(x: torch.Tensor, kernel, stride=1, pad=0, dilation=1) -> torch.Tensor
     check_ndim("x", x, 4, "(N, C, H, W)")
     check_float_array("x", x)
     kernel = as_pair("kernel", kernel)
-    stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "kernel")
+    stride, pad, dilation, _ = layer_geometry(x.shape, kernel, stride, pad, dilation, "kernel")
     cols, _ = _block_columns(window_view(_pad(x, pad), kernel, stride, dilation), None)
     return cols.transpose(0, 1).reshape(cols.shape[1], -1)
 
@@ -177,10 +177,11 @@ def col2im(cols: torch.Tensor, x_shape, kernel, stride=1, pad=0, dilation=1) -> 
     Returns dx: x_shape, where each pixel holds the sum of every column entry copied from it
     (entries from the padding are dropped). In backprop: dx = col2im(dcols) when cols = im2col(x).
     """
-    x_shape = numpy_conv._check_x_shape(x_shape)
+    x_shape = check_x_shape(x_shape)
     n, c, h, w = x_shape
     kernel = as_pair("kernel", kernel)
-    stride, pad, dilation, out_size = _geometry(x_shape, kernel, stride, pad, dilation, "kernel")
+    stride, pad, dilation, out_size = layer_geometry(x_shape, kernel, stride, pad, dilation,
+                                                     "kernel")
     rows = c * kernel[0] * kernel[1]
     check_tensor("cols", cols)
     check_float_array("cols", cols)
@@ -197,7 +198,7 @@ def col2im(cols: torch.Tensor, x_shape, kernel, stride=1, pad=0, dilation=1) -> 
 def _window(x_padded, i, j, kernel, stride, dilation):
     """The receptive field of output (i, j): (N, C, KH, KW), a view into x_padded."""
     top, left = i * stride[0], j * stride[1]
-    span_h, span_w = _span(kernel, dilation)
+    span_h, span_w = kernel_span(kernel, dilation)
     return x_padded[
         :, :, top : top + span_h : dilation[0], left : left + span_w : dilation[1]
     ]
@@ -217,7 +218,7 @@ def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride
     """
     _check_layer(x, w, b)
     kernel = tuple(w.shape[2:])
-    stride, pad, dilation, (out_h, out_w) = _geometry(x.shape, kernel, stride, pad, dilation,
+    stride, pad, dilation, (out_h, out_w) = layer_geometry(x.shape, kernel, stride, pad, dilation,
                                                       "w")
     x_padded = _pad(x, pad)
     out = x.new_empty((x.shape[0], w.shape[0], out_h, out_w))
@@ -230,9 +231,9 @@ def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride
 
 def _check_dout(dout, cache: ConvCache) -> tuple[int, int]:
     """dout must be a float tensor shaped like the forward's output; return (H', W')."""
-    numpy_conv.check_cache(cache, numpy_conv._CONV_CACHE, numpy_conv._CONV_FORWARDS)
+    numpy_conv.check_conv_cache(cache)
     check_tensor("dout", dout)
-    out_size = numpy_conv._check_dout(dout, cache)
+    out_size = numpy_conv.check_conv_dout(dout, cache)
     check_dout(dout, tuple(dout.shape), "the layer's output", like=cache.x_padded)
     return out_size
 
@@ -327,7 +328,7 @@ def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pa
     """
     _check_layer(x, w, b)
     kernel = tuple(w.shape[2:])
-    stride, pad, dilation, _ = _geometry(x.shape, kernel, stride, pad, dilation, "w")
+    stride, pad, dilation, _ = layer_geometry(x.shape, kernel, stride, pad, dilation, "w")
     with torch.no_grad():
         x_padded = _pad(x, pad)
         out = _convolve(x_padded, w, stride, dilation)
@@ -359,7 +360,7 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
     x, w, _, x_padded, stride, pad, dilation = cache
     num_filters = w.shape[0]
     kernel = tuple(w.shape[2:])
-    span = _span(kernel, dilation)
+    span = kernel_span(kernel, dilation)
     with torch.no_grad():
         # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles
         # slowly
