@@ -1,6 +1,6 @@
 """NumPy convolution (cnnlib.numpy.conv) against PyTorch's CPU convolution, side by side.
 
-    python benchmarks/bench_conv.py [--threads T] [--rounds R] [--sweep-only]
+    python benchmarks/bench_conv.py [--threads T] [--rounds R] [--sweep-only] [--only TEXT]
 
 Prints, in one process on one CPU:
 
@@ -56,6 +56,8 @@ def _parse_args():
     parser.add_argument("--sweep-only", action="store_true", help="only section 4, the sweep")
     parser.add_argument("--sweep-rounds", type=int, default=3,
                         help="rounds of the sweep (default 3; each layer best of 3 calls)")
+    parser.add_argument("--only", default="",
+                        help="sweep only the layers whose name contains this text, e.g. '1x1'")
     return parser.parse_args()
 
 
@@ -305,6 +307,8 @@ def sweep() -> None:
                                 ("pool", SWEEP_POOLS, _pool_pair)):
         ratios, floors = [], []
         for name, geometry in layers.items():
+            if ARGS.only not in name:
+                continue
             numpy_step, torch_step = make(*geometry)
             times = rounds({"numpy": numpy_step, "torch": torch_step}, ARGS.sweep_rounds, 3)
             if title == "conv":
@@ -320,6 +324,8 @@ def sweep() -> None:
                 floors.append(min(times["products"]) / min(times["torch"]))
                 line += f"   {min(times['products']) * 1e3:10.2f} {floors[-1]:6.2f}"
             print(line, flush=True)
+        if not ratios:
+            continue
         mean = math.exp(statistics.fmean(math.log(r) for r in ratios))
         print(f"   {title}: geometric mean of numpy/torch {mean:.2f}, worst {max(ratios):.2f}")
         if floors:
