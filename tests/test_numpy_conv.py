@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnnlib.numpy import _conv_blocks as blocks_module
 from cnnlib.numpy import _workers as workers_module
+from cnnlib.numpy._windows import layer_geometry
 from cnnlib.numpy.conv import (
     col2im,
     conv_backward,
@@ -23,7 +24,6 @@ from cnnlib.numpy.conv import (
     window_view,
 )
 from cnnlib.numpy.gradcheck import check_layer_gradients, rel_error
-from cnnlib.numpy.windows import layer_geometry
 
 FORWARDS = {"fast": conv_forward, "naive": conv_forward_naive}
 BACKWARDS = {"fast": conv_backward, "naive": conv_backward_naive}

@@ -55,7 +55,7 @@ import threading
 
 import numpy as np
 
-from .windows import col2im_add, im2col_padded
+from ._windows import col2im_add, im2col_padded
 
 __all__ = ["BlockPlan"]
 

@@ -48,8 +48,7 @@ from ._checks import (
     describe,
 )
 from ._conv_blocks import BlockPlan
-from ._workers import run_blocks
-from .windows import (
+from ._windows import (
     col2im,
     crop_padding,
     im2col,
@@ -60,6 +59,7 @@ from .windows import (
     pad_images,
     window_view,
 )
+from ._workers import run_blocks
 
 __all__ = [
     "ConvCache",

@@ -43,8 +43,8 @@ from ._checks import (
     check_shape,
     check_window_fits,
 )
+from ._windows import crop_padding, kernel_tap, output_size, pad_images
 from ._workers import run_blocks
-from .windows import crop_padding, kernel_tap, output_size, pad_images
 
 __all__ = [
     "PoolCache",

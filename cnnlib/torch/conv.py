@@ -45,7 +45,7 @@ from cnnlib.numpy._checks import (
 )
 
 # the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
-from cnnlib.numpy.windows import check_x_shape, kernel_span, layer_geometry
+from cnnlib.numpy._windows import check_x_shape, kernel_span, layer_geometry
 
 from ._tensors import check_float_tensors, check_tensor
 
