@@ -343,6 +343,61 @@ def test_a_nan_weight_reaches_the_dx_pixels_torch_sends_it_to():
     torch.testing.assert_close(dx, ref_grads[0], equal_nan=True, **TORCH_TOL)
 
 
+@pytest.mark.parametrize("filters, stride", [(2, 1), (5, 1), (5, 2), (2, (1, 3))])
+def test_a_1x1_kernel_is_one_product_per_image_as_in_numpy(monkeypatch, filters, stride):
+    # no columns are built (the buffer's copy is disabled), dw's shares are summed block by
+    # block (one image a block here), and the numbers are torch's and the NumPy twin's; pixels
+    # a stride skips get no gradient
+    conv = importlib.import_module("cnnlib.torch.conv")
+
+    def no_columns(*args):
+        raise AssertionError("a 1x1 kernel without pad should not build columns")
+
+    monkeypatch.setattr(conv, "_block_columns", no_columns)
+    monkeypatch.setattr(conv, "_BLOCK_ELEMENTS", 1)
+    gen = torch.Generator().manual_seed(10)
+    x = torch.randn(3, 4, 7, 6, generator=gen, dtype=torch.float64)
+    weight = torch.randn(filters, 4, 1, 1, generator=gen, dtype=torch.float64)
+    b = torch.randn(filters, generator=gen, dtype=torch.float64)
+    out, cache = ct.conv_forward(x, weight, b, stride=stride)
+    dout = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    grads = ct.conv_backward(dout, cache)
+    ref_out, ref_grads = _autograd(lambda x, w, b: F.conv2d(x, w, b, stride=stride),
+                                   (x, weight, b), dout)
+    _close(out, ref_out, TORCH_TOL)
+    for grad, ref in zip(grads, ref_grads, strict=True):
+        _close(grad, ref, TORCH_TOL)
+    np_out, np_cache = cn.conv_forward(x.numpy(), weight.numpy(), b.numpy(), stride=stride)
+    _close(out, torch.tensor(np_out), NUMPY_TOL)
+    for grad, np_grad in zip(grads, cn.conv_backward(dout.numpy(), np_cache), strict=True):
+        _close(grad, torch.tensor(np_grad), NUMPY_TOL)
+    if stride == 2:
+        assert not grads[0][:, :, 1::2].any() and not grads[0][:, :, :, 1::2].any()
+
+
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_a_1x1_kernel_sends_nan_where_torch_does_and_takes_an_empty_batch(where):
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 3, 5, 5, generator=gen, dtype=torch.float64)
+    weight = torch.randn(4, 3, 1, 1, generator=gen, dtype=torch.float64)
+    b = torch.zeros(4, dtype=torch.float64)
+    if where == "x":
+        x[0, 1, 2, 2], x[1, 0, 1, 1] = math.nan, math.inf
+    else:
+        weight[2, 1, 0, 0] = math.nan
+    out, cache = ct.conv_forward(x, weight, b, stride=2)
+    dout = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    ref_out, ref_grads = _autograd(lambda x, w, b: F.conv2d(x, w, b, stride=2), (x, weight, b),
+                                   dout)
+    for ours, ref in zip((out, *ct.conv_backward(dout, cache)), (ref_out, *ref_grads),
+                         strict=True):
+        torch.testing.assert_close(ours, ref, equal_nan=True, **TORCH_TOL)
+    out, cache = ct.conv_forward(x[:0], weight, b)
+    dx, dw, db = ct.conv_backward(out, cache)
+    assert out.shape == (0, 4, 5, 5) and dx.shape == (0, 3, 5, 5)
+    assert not dw.any() and not db.any()
+
+
 def test_image_blocks_cover_the_batch_in_order_and_follow_the_shapes():
     conv = importlib.import_module("cnnlib.torch.conv")
     cpu = torch.device("cpu")

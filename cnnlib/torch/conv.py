@@ -331,7 +331,10 @@ def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pa
     stride, pad, dilation, _ = layer_geometry(x.shape, kernel, stride, pad, dilation, "w")
     with torch.no_grad():
         x_padded = _pad(x, pad)
-        out = _convolve(x_padded, w, stride, dilation)
+        if _pointwise(kernel, pad):
+            out = _pointwise_convolve(x_padded, w, stride)
+        else:
+            out = _convolve(x_padded, w, stride, dilation)
         out += b.reshape(-1, 1, 1)
     # the columns are KH*KW copies of x: cheaper to build again in backward than to keep them
     return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
@@ -360,6 +363,8 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
     x, w, _, x_padded, stride, pad, dilation = cache
     num_filters = w.shape[0]
     kernel = tuple(w.shape[2:])
+    if _pointwise(kernel, pad):
+        return _pointwise_backward(dout, cache)
     span = kernel_span(kernel, dilation)
     with torch.no_grad():
         # contiguous: autograd may hand over a broadcast dout (stride 0), which BLAS handles
@@ -396,4 +401,58 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
                            dilation)
         else:
             dx = _crop(dx_padded, pad, x.shape)
+    return dx, dw_rows.reshape(w.shape), db
+
+
+# --------------------------------------------------------------------------------------------
+# A 1x1 kernel without padding: no columns (as in cnnlib.numpy.conv)
+
+
+def _pointwise(kernel, pad) -> bool:
+    """A 1x1 kernel on an unpadded x: each output pixel is one (F, C) @ (C,) product."""
+    return tuple(kernel) == (1, 1) and tuple(pad) == (0, 0)
+
+
+def _pixels(x: torch.Tensor, stride) -> torch.Tensor:
+    """The pixels a 1x1 kernel reads, image by image: (N, C, H'*W'), x[..., ::SH, ::SW]; a view
+    of x at stride 1, a copy otherwise."""
+    pixels = x[:, :, :: stride[0], :: stride[1]]
+    return pixels.reshape(*pixels.shape[:2], pixels.shape[2] * pixels.shape[3])
+
+
+def _pointwise_convolve(x: torch.Tensor, w: torch.Tensor, stride) -> torch.Tensor:
+    """conv_forward's product for a 1x1 kernel and pad 0, no bias: out[n] = w_rows @ x[n], x[n]
+    seen as a (C, H*W) matrix, which is how NCHW already stores it (see cnnlib.numpy.conv)."""
+    pixels = _pixels(x, stride)
+    out_h, out_w = len(range(0, x.shape[2], stride[0])), len(range(0, x.shape[3], stride[1]))
+    out = x.new_empty((x.shape[0], w.shape[0], out_h, out_w))
+    torch.matmul(w.reshape(w.shape[0], -1), pixels, out=out.view(*out.shape[:2], out_h * out_w))
+    return out
+
+
+def _pointwise_backward(dout: torch.Tensor, cache: ConvCache):
+    """conv_backward for a 1x1 kernel and pad 0, image by image:
+
+        dx[n] = w_rows.T @ dout[n]         (at the pixels the kernel read; 0 elsewhere)
+        dw_rows = sum over n of dout[n] @ x[n].T,   db = dout summed over all but F
+
+    dw's products go a block of images at a time (each image's is an (F, C) matrix; see
+    _image_blocks)."""
+    x, w, _, x_padded, stride, _, _ = cache
+    num_filters, channels = w.shape[:2]
+    with torch.no_grad():
+        dout_pixels = _pixels(dout.contiguous(), (1, 1))  # (N, F, H'*W')
+        pixels = _pixels(x_padded, stride)  # (N, C, H'*W')
+        w_rows = w.reshape(num_filters, channels)
+        dw_rows = torch.zeros_like(w_rows)
+        for block in _image_blocks(x.shape[0], num_filters * channels, x.device):
+            dw_rows += torch.bmm(dout_pixels[block], pixels[block].transpose(1, 2)).sum(dim=0)
+        dx_pixels = torch.matmul(w_rows.T, dout_pixels)  # (N, C, H'*W')
+        if stride == (1, 1):
+            dx = dx_pixels.view(x.shape)
+        else:
+            dx = torch.zeros_like(x_padded)
+            dx[:, :, :: stride[0], :: stride[1]] = dx_pixels.view(*dx_pixels.shape[:2],
+                                                                 *dout.shape[2:])
+        db = dout_pixels.sum(dim=(0, 2))
     return dx, dw_rows.reshape(w.shape), db
