@@ -44,6 +44,9 @@ def _inputs(dtype):
     return {
         "conv": (lambda x, w, b: ct.conv_forward(x, w, b, stride=2, pad=1, dilation=(1, 2)),
                  ct.conv_backward, (x4, randn(4, 3, 3, 3), randn(4))),
+        # a 1x1 kernel without pad: one product per image, its own path
+        "conv_1x1": (lambda x, w, b: ct.conv_forward(x, w, b, stride=(1, 2)), ct.conv_backward,
+                     (x4, randn(5, 3, 1, 1), randn(5))),
         "conv_naive": (lambda x, w, b: ct.conv_forward_naive(x, w, b, stride=(1, 2), pad=1),
                        ct.conv_backward_naive, (x4, randn(4, 3, 3, 2), randn(4))),
         "max_pool": (lambda x: ct.max_pool_forward(x, 3, 2, 1), ct.max_pool_backward, (distinct,)),
