@@ -13,7 +13,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnnlib.numpy import _conv_blocks as blocks_module
 from cnnlib.numpy import _workers as workers_module
-from cnnlib.numpy._windows import layer_geometry
+from cnnlib.numpy import conv as conv_module
+from cnnlib.numpy._windows import kernel_span, layer_geometry
 from cnnlib.numpy.conv import (
     col2im,
     conv_backward,
@@ -175,31 +176,48 @@ def test_fast_path_blocks(monkeypatch, stride, block_columns):
 
 
 def _plan(x_shape, w_shape, stride=1, pad=1):
-    """The backward pass's _BlockPlan for a layer (float32), as conv_backward makes it."""
+    """The backward pass's BlockPlan for a layer (float32), as conv_backward makes it."""
     n, c, h, w = x_shape
     kernel = w_shape[2:]
     stride, pad, dilation, out_size = layer_geometry(x_shape, kernel, stride, pad, 1, "w")
     padded = (n, c, h + 2 * pad[0], w + 2 * pad[1])
-    return blocks_module.BlockPlan(padded, kernel, stride, dilation, out_size, np.float32,
-                                  w_shape[0])
+    return blocks_module.BlockPlan(padded, kernel, stride, dilation, out_size, np.float32)
 
 
-@pytest.mark.parametrize("x_shape, w_shape, stride, wide, taps_dx", [
-    # ResNet-20's 3x3 layers: wide columns (C*9 <= 288, Wp <= 1.2 W'), dx tap by tap (F <= C)
+def _full_dx(x_shape, w_shape, stride=1, pad=1, dilation=1, finite=True):
+    """Whether conv_backward gets dx as the full convolution for this layer."""
+    kernel = w_shape[2:]
+    stride, pad, dilation, _ = layer_geometry(x_shape, kernel, stride, pad, dilation, "w")
+    span = kernel_span(kernel, dilation)
+    return blocks_module.full_dx_pays(x_shape[1], stride, pad, span, finite)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, wide, full_dx", [
+    # ResNet-20's 3x3 layers: wide columns (C*9 <= 288, Wp <= 1.2 W'), dx a full convolution
     ((128, 16, 32, 32), (16, 16, 3, 3), 1, True, True),
     ((128, 32, 16, 16), (32, 32, 3, 3), 1, True, True),
-    # 64 channels at 8x8: plain columns (C*9 = 576), taps (grid 100/64 = 1.56x the outputs)
+    # 64 channels at 8x8: plain columns (C*9 = 576); VGG's wider layers alike
     ((128, 64, 8, 8), (64, 64, 3, 3), 1, False, True),
-    # more filters than channels: col2im, wide (a first layer) or plain
+    ((32, 128, 8, 8), (256, 128, 3, 3), 1, False, True),
+    ((32, 256, 4, 4), (256, 256, 3, 3), 1, False, True),
+    # a first layer's 3 channels: col2im (the full convolution's product would be 3 rows tall)
     ((128, 3, 32, 32), (16, 3, 3, 3), 1, True, False),
-    ((32, 128, 8, 8), (256, 128, 3, 3), 1, False, False),
-    # a grid 2.25x the outputs (4x4 with pad 1): col2im; stride 2: col2im
-    ((32, 256, 4, 4), (256, 256, 3, 3), 1, False, False),
+    # stride 2: plain columns, col2im
     ((128, 16, 32, 32), (32, 16, 3, 3), 2, False, False),
 ])
-def test_the_plan_chooses_columns_and_dx_as_measured(x_shape, w_shape, stride, wide, taps_dx):
-    plan = _plan(x_shape, w_shape, stride)
-    assert (plan.wide, plan.taps_dx) == (wide, taps_dx)
+def test_the_plan_chooses_columns_and_dx_as_measured(x_shape, w_shape, stride, wide, full_dx):
+    assert _plan(x_shape, w_shape, stride).wide == wide
+    assert _full_dx(x_shape, w_shape, stride) == full_dx
+
+
+def test_the_full_convolution_needs_stride_1_a_pad_it_can_undo_and_finite_weights():
+    x_shape, w_shape = (2, 16, 8, 8), (16, 16, 3, 3)
+    assert _full_dx(x_shape, w_shape, pad=2)  # K_eff - 1 - pad = 0: no pad
+    assert not _full_dx(x_shape, w_shape, pad=3)  # it would need a negative pad
+    assert _full_dx(x_shape, w_shape, pad=4, dilation=3)  # K_eff = 7
+    assert not _full_dx(x_shape, w_shape, stride=(1, 2))
+    assert not _full_dx(x_shape, w_shape, finite=False)
+    assert not _full_dx((2, 15, 8, 8), (16, 15, 3, 3))
 
 
 def test_blocks_hold_about_the_same_numbers_whatever_the_rows():
@@ -212,18 +230,22 @@ def test_blocks_hold_about_the_same_numbers_whatever_the_rows():
     assert _plan((128, 256, 8, 8), (256, 256, 3, 3)).blocks[0] == slice(0, 8)  # 512 // 64
 
 
-@pytest.mark.parametrize("channels, filters, size", [
-    (33, 33, 8),  # plain columns (297 rows), dx tap by tap
-    (33, 34, 8),  # plain columns, col2im
-    (2, 5, 12),  # wide columns (Wp = 14 <= 1.2 * 12), col2im (the wide adds)
-    (5, 5, 12),  # wide columns, dx tap by tap
+@pytest.mark.parametrize("channels, filters, size, pad, dilation", [
+    (33, 33, 8, 1, 1),  # plain columns; dx a full convolution (of dout: plain too)
+    (16, 20, 8, 1, 1),  # wide columns; a full convolution, its forward of dout wide as well
+    (16, 16, 9, 3, (2, 1)),  # dilated: the full pad is K_eff - 1 - pad = (1, 0)
+    (16, 16, 8, 3, 1),  # a pad larger than K - 1: col2im
+    (2, 5, 12, 1, 1),  # wide columns, col2im (the wide adds)
+    (5, 5, 12, 1, 1),  # wide columns, col2im: fewer than 16 channels
+    (33, 34, 8, 1, 1),  # plain columns, a full convolution
 ])
-def test_every_way_to_dx_equals_the_loops(channels, filters, size):
+def test_every_way_to_dx_equals_the_loops(channels, filters, size, pad, dilation):
     x, w, b = _layer((2, channels, size, size), (filters, channels, 3, 3), seed=21)
-    plan = _plan(x.shape, w.shape)
-    assert (plan.wide, plan.taps_dx) == (channels <= 32, filters <= channels)
-    out, cache = conv_forward(x, w, b, stride=1, pad=1)
-    out_naive, cache_naive = conv_forward_naive(x, w, b, stride=1, pad=1)
+    full = _full_dx(x.shape, w.shape, 1, pad, dilation)
+    assert full == (channels >= 16 and pad <= 2 * (dilation if isinstance(dilation, int) else
+                                                    min(dilation)))
+    out, cache = conv_forward(x, w, b, stride=1, pad=pad, dilation=dilation)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, stride=1, pad=pad, dilation=dilation)
     np.testing.assert_allclose(out, out_naive, rtol=1e-12, atol=1e-12)
     dout = np.random.default_rng(22).standard_normal(out.shape)
     for ours, reference in zip(conv_backward(dout, cache), conv_backward_naive(dout, cache_naive),
@@ -231,22 +253,38 @@ def test_every_way_to_dx_equals_the_loops(channels, filters, size):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("channels, filters, size", [(33, 33, 8), (2, 5, 12), (5, 5, 12)])
-@pytest.mark.parametrize("where", ["x", "w"])
+def test_the_full_convolution_is_what_conv_backward_computes(monkeypatch):
+    # a meta-check: with the full convolution broken, the backward's dx is wrong (the method
+    # is used, and the comparison above would see it)
+    x, w, b = _layer((2, 16, 6, 6), (8, 16, 3, 3), seed=25)
+    out, cache = conv_forward(x, w, b, pad=1)
+    dout = np.random.default_rng(26).standard_normal(out.shape)
+    good = conv_backward(dout, cache)[0]
+    monkeypatch.setattr(conv_module, "_dx_by_full_convolution",
+                        lambda *args: np.zeros_like(good))
+    assert not np.allclose(conv_backward(dout, cache)[0], good)
+
+
+@pytest.mark.parametrize("channels, filters, size", [(33, 33, 8), (2, 5, 12), (16, 5, 12)])
+@pytest.mark.parametrize("where", ["x", "w", "dout"])
 def test_a_nan_or_inf_reaches_the_gradients_torch_sends_it_to(channels, filters, size, where):
-    # the wide rows and the taps multiply junk zeros with inputs: with a NaN weight or an
-    # infinite pixel that would spread NaN to dx pixels and dw taps that torch leaves finite,
-    # so the backward pass uses plain columns and col2im then
+    # the wide rows and the full convolution multiply junk zeros with inputs: with a NaN weight
+    # or an infinite pixel that would spread NaN to dx pixels and dw taps that torch leaves
+    # finite, so the backward pass uses plain columns and col2im then; a NaN in dout goes
+    # through the full convolution as through torch's
     x, w, b = _layer((2, channels, size, size), (filters, channels, 3, 3), seed=23)
     if where == "x":
         x[0, 0, 0, 0] = np.inf  # read by 4 of the 9 taps only (the top-left corner)
-    else:
+    elif where == "w":
         w[0, 0, 2, 2] = np.nan  # the bottom-right tap: never meets the last row or column
     out, cache = conv_forward(x, w, b, stride=1, pad=1)
     dout = np.random.default_rng(24).standard_normal(out.shape)
+    if where == "dout":
+        dout[1, 0, 3, 4], dout[0, -1, 0, 0] = np.nan, -np.inf
     _, *ref_grads = _torch_conv(x, w, b, dout, (1, 1), (1, 1), (1, 1))
     for ours, reference in zip(conv_backward(dout, cache), ref_grads, strict=True):
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(reference))
+        np.testing.assert_array_equal(np.isinf(ours), np.isinf(reference))
         finite = np.isfinite(reference)
         np.testing.assert_allclose(ours[finite], reference[finite], rtol=1e-10, atol=1e-10)
 

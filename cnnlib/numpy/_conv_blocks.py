@@ -12,16 +12,15 @@ forward pass. Both choices were measured (benchmarks/bench_conv.py's layer, one 
 whole-batch product was slower, and keeping the columns made forward + backward about 1.4x
 slower than rebuilding them.
 
-At stride 1, in layers with no more filters than channels (a ResNet's), the backward pass
-does without col2im: dx_padded is the sum over kernel taps of one (C, F) @ (F, positions)
-product each, with dout laid out on x_padded's grid and shifted by the tap's offset, a view
-BLAS reads in place (BlockPlan.dx_padded_wide). Its adds run over an array the size of
-dx_padded, where col2im's run over one KH*KW times larger; measured on the benchmark layer,
-forward + backward took about 5% less time (where else it pays: see _TAPS_DX_MAX_WASTE). The
-same trick was measured slower elsewhere, because products with an inner size of only C (or
-an output of only F x C) run well below BLAS's best: for the forward pass (1.5x the time of
-im2col and one product) and for dw (a product per tap runs at about 2/3 of the speed of
-cols @ dout_rows.T).
+At stride 1 the backward pass gets dx as lecture 04 derives it, the full convolution of dout
+with the rotated kernel, run through conv_forward and so through these same blocks (see
+conv_backward and full_dx_pays). Before, dx came from dcols = w_rows.T @ dout_rows and col2im,
+or, in layers with no more filters than channels, tap by tap: one (C, F) @ (F, positions)
+product per kernel tap with dout laid out on x_padded's grid. The full convolution measured as
+fast or a few percent faster wherever it applies (see _FULL_DX_MIN_CHANNELS), and needs no
+layout of its own: col2im's adds run over a matrix KH*KW times the size of dx, the taps'
+products, with an inner size of only F, run below BLAS's best, and the full convolution is one
+product of the usual shape per block.
 
 The blocks are independent, so they run on a few worker threads (cnnlib.numpy._workers), as
 many as BLAS would use (threadpoolctl reads the count; ``threadpool_limits(1)`` makes the fast
@@ -57,7 +56,7 @@ import numpy as np
 
 from ._windows import col2im_add, im2col_padded
 
-__all__ = ["BlockPlan"]
+__all__ = ["BlockPlan", "full_dx_pays"]
 
 # Output positions per block in the fast path: 4096 columns of C*KH*KW float32 numbers are a few
 # MiB (4.5 MiB for C=32, 3x3), which stay in the CPU's caches. Much smaller blocks make BLAS
@@ -88,17 +87,28 @@ _MIN_BLOCKS = 4
 # copies they save.
 _WIDE_MAX_ROWS = 288
 _WIDE_MAX_WASTE = 1.2
-# How conv_backward gets dx (see BlockPlan): at stride 1, in layers with no more filters than
-# channels, tap by tap from dout laid out on x_padded's grid (dx_padded_wide) where the columns
-# are wide, and with plain columns too where that grid is at most _TAPS_DX_MAX_WASTE times the
-# outputs (Hp*Wp <= 1.6 H'*W'); everywhere else from dcols = w_rows.T @ dout_rows by col2im
-# (add_back). Measured (section 4, interleaved, 2-core AMD EPYC without AVX-512), taps vs
-# col2im: 64 -> 64 at 8x8 (grid 1.56x the outputs) 20.3 vs 24.7 ms, 32 -> 32 at 16x16 (wide)
-# 22.6 vs 24.1 ms; but 128 -> 256 at 8x8 29.9 vs 27.8 ms, 256 -> 512 at 4x4 (grid 2.25x) 38.7
-# vs 34.6 ms, and a first layer's 3 -> 64 at 32x32 (wide) 10.4 vs 7.3 ms: with more filters
-# than channels the products per tap are thin (C rows) and grow with the grid's junk, while
-# col2im's adds do not.
-_TAPS_DX_MAX_WASTE = 1.6
+# How conv_backward gets dx: at stride 1, as the full convolution of dout (conv_forward of dout
+# through the rotated kernel), in layers of at least _FULL_DX_MIN_CHANNELS input channels;
+# elsewhere from dcols = w_rows.T @ dout_rows by col2im (add_back). Measured against what it
+# replaced (col2im, or a (C, F) product per kernel tap with dout laid out on x_padded's grid),
+# bench_conv.py's sweep, forward + backward as numpy/torch, two runs of each version taking
+# turns: 32 -> 32 at 16x16 1.79-1.89 -> 1.76-1.78, 64 -> 64 at 8x8 1.83-1.85 -> 1.79-1.82,
+# 128 -> 128 at 14x14 1.39-1.40 -> 1.34, 256 -> 512 at 4x4 1.41-1.43 -> 1.36-1.39, the other
+# layers within the noise (geometric mean 1.21-1.23 both). A first layer's 3 channels make the
+# full convolution's product 3 rows tall, and there it lost: the backward pass alone of 3 -> 16
+# at 32x32 took 11.5 ms against col2im's 10.2, of 3 -> 64 11.0 ms against 4.1.
+_FULL_DX_MIN_CHANNELS = 16
+
+
+def full_dx_pays(channels: int, stride, pad, span, finite: bool) -> bool:
+    """Whether conv_backward should get dx as the full convolution of dout (see above).
+
+    It needs stride 1 and pad <= K_eff - 1 (the full convolution's pad, K_eff - 1 - pad, must
+    not be negative), and finite weights: it multiplies dout's zero padding by every weight, and
+    0 * NaN would reach dx pixels that torch (and col2im) leave finite.
+    """
+    fits = all(p <= s - 1 for p, s in zip(pad, span, strict=True))
+    return finite and stride == (1, 1) and fits and channels >= _FULL_DX_MIN_CHANNELS
 
 
 class BlockPlan:
@@ -120,15 +130,11 @@ class BlockPlan:
       nothing to dw or dx; col2im (``add_back``) is then long contiguous adds, the wide copies
       run backwards.
 
-    At stride 1 dx may also come tap by tap from dout on x_padded's flattened grid
-    (``dout_grid``, ``dx_padded_wide``), without col2im: ``taps_dx`` says when (see
-    _TAPS_DX_MAX_WASTE).
-
     Buffers are kept per thread, so blocks can run on several threads at once.
     """
 
     def __init__(self, x_padded_shape, kernel, stride, dilation, out_size, dtype,
-                 num_filters=None, finite=True):
+                 finite=True):
         self.num_images, self.channels, self.padded_h, self.padded_w = x_padded_shape
         self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
         self.dtype = dtype
@@ -143,13 +149,6 @@ class BlockPlan:
         # col2im read only real windows, so NaN goes exactly where torch's backward sends it
         self.wide = self.wide and finite
         self.row_width = self.padded_w if self.wide else out_size[1]
-        # how the backward pass gets dx at stride 1 (num_filters: F, given by conv_backward)
-        grid_waste = self.padded_h * self.padded_w / (out_size[0] * out_size[1])
-        self.taps_dx = finite and (
-            stride == (1, 1) and num_filters is not None and num_filters <= self.channels
-            and (self.wide or grid_waste <= _TAPS_DX_MAX_WASTE))
-        # offset of the last kernel tap in x_padded's flattened image (see dout_grid)
-        self.lead = (kernel[0] - 1) * dilation[0] * self.padded_w + (kernel[1] - 1) * dilation[1]
         # see _BLOCK_COLUMNS for how the batch is cut
         columns = max(_MIN_BLOCK_COLUMNS, _BLOCK_COLUMNS * _BLOCK_ROWS // max(1, rows))
         per_image = out_size[0] * self.row_width
@@ -229,40 +228,3 @@ class BlockPlan:
         run = (out_h - 1) * self.padded_w + out_w
         for p, q, offset in self._wide_taps():
             flat[:, :, offset : offset + run] += runs[:, p, q, :, :run]
-
-    # At stride 1 the backward pass needs no col2im: dx comes from one product per kernel tap
-
-    def dout_grid(self, dout_block: np.ndarray) -> np.ndarray:
-        """dout of a block (n, F, H', W') on x_padded's flattened grid: (F, lead + n*Hp*Wp).
-
-        Entry lead + m*Hp*Wp + i*Wp + j holds dout[m, :, i, j], the gradient of the output whose
-        window starts at pixel (i, j) of image m; all else is zero: the last Hp - H' rows and
-        Wp - W' columns of each image (no window starts there) and `lead` columns in front.
-        """
-        n, num_filters, out_h, out_w = dout_block.shape
-        lead = self.lead
-        grid = self._buffer((num_filters, lead + n * self.padded_h * self.padded_w), "grid")
-        images = grid[:, lead:].reshape(num_filters, n, self.padded_h, self.padded_w)
-        images[:, :, :out_h, :out_w] = dout_block.transpose(1, 0, 2, 3)
-        return grid
-
-    def dx_padded_wide(self, w_taps: np.ndarray, grid: np.ndarray) -> np.ndarray:
-        """dx_padded of a block at stride 1, (C, n, Hp, Wp), from its dout_grid.
-
-        w_taps: (KH, KW, C, F), w_taps[p, q] = w[:, :, p, q].T. Pixel y of the flattened grid
-        is read by tap (p, q) of the window that starts at y - offset(p, q), so
-        dx_padded[:, y] = sum over taps of w_taps[p, q] @ grid[:, lead + y - offset]: one
-        product per tap with a shifted view of the grid, which BLAS reads in place (windows
-        that start in the zeros add nothing). No col2im: its adds would run over a matrix
-        KH*KW times the size of dx_padded, these over one about that size.
-        """
-        lead = self.lead
-        size = grid.shape[1] - lead
-        total = self._buffer((self.channels, size), "dx_total")
-        term = self._buffer((self.channels, size), "dx_term")
-        for p, q, offset in self._wide_taps():
-            shifted = grid[:, lead - offset : lead - offset + size]
-            np.matmul(w_taps[p, q], shifted, out=term if offset else total)
-            if offset:
-                total += term
-        return total.reshape(self.channels, -1, self.padded_h, self.padded_w)

@@ -47,7 +47,7 @@ from ._checks import (
     check_shape,
     describe,
 )
-from ._conv_blocks import BlockPlan
+from ._conv_blocks import BlockPlan, full_dx_pays
 from ._windows import (
     col2im,
     crop_padding,
@@ -296,10 +296,12 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         dw_rows += dout_rows @ cols.T      (summed over the blocks)
         dcols    = w_rows.T @ dout_rows    and dx = col2im(dcols)
 
-    and db is dout summed over everything but the filter axis. At stride 1, dx is the same sum
-    computed tap by tap without forming dcols (BlockPlan.dx_padded_wide). The columns are
-    rebuilt from the cached x_padded rather than kept from the forward pass, and each block
-    (on a worker thread) returns its share of dw and db: see the module docstring.
+    and db is dout summed over everything but the filter axis. At stride 1 dx is computed as
+    conv_backward_naive writes it instead, the full convolution of dout with the rotated kernel
+    (_dx_by_full_convolution), which is a convolution like the forward pass and so goes through
+    conv_forward. The columns are rebuilt from the cached x_padded rather than kept from the
+    forward pass, and each block (on a worker thread) returns its share of dw and db: see
+    cnnlib.numpy._conv_blocks.
     """
     out_size = check_conv_dout(dout, cache)
     x, w, _, x_padded, stride, pad, dilation = cache
@@ -310,13 +312,11 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     if _pointwise(kernel, pad):
         return _pointwise_backward(dout, cache, dtype)
     w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
-    # (KH, KW, C, F): entry [p, q] is w[:, :, p, q].T, contiguous as BLAS needs it
-    w_taps = np.ascontiguousarray(w.transpose(2, 3, 1, 0), dtype=dtype)
-    dx = np.empty(x.shape, dtype=dtype)
     # a sum is finite only if every term is (an overflow to inf costs speed, not correctness)
     finite = bool(np.isfinite(x_padded.sum()) and np.isfinite(w_rows.sum()))
-    plan = BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype, num_filters,
-                      finite)
+    full_dx = full_dx_pays(x.shape[1], stride, pad, kernel_span(kernel, dilation), finite)
+    dx = None if full_dx else np.empty(x.shape, dtype=dtype)
+    plan = BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype, finite)
 
     def backward_block(block):
         cols = plan.columns(x_padded[block])
@@ -324,14 +324,11 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         # dw transposed, (C*KH*KW, F): BLAS runs cols @ dout_rows.T faster than
         # dout_rows @ cols.T on these shapes (measured)
         dw_share, db_share = cols @ dout_rows.T, dout_rows.sum(axis=1)
-        if plan.taps_dx:
-            grid = plan.dout_grid(dout[block])
-            dx_padded = plan.dx_padded_wide(w_taps, grid).transpose(1, 0, 2, 3)
-        else:
+        if not full_dx:
             # col2im into a zeroed padded block
             dx_padded = plan.padded_buffer(x_padded[block].shape)
             plan.add_back(w_rows.T @ dout_rows, dx_padded)
-        dx[block] = interior(dx_padded, pad, dx[block].shape)
+            dx[block] = interior(dx_padded, pad, dx[block].shape)
         return dw_share, db_share
 
     # the blocks' shares are summed in block order, whichever thread computed them
@@ -340,7 +337,27 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
                                                                   dtype=dtype))
     db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
     dw = dw_cols.T.reshape(w.shape)
+    if full_dx:
+        dx = _dx_by_full_convolution(dout, w, pad, dilation, dtype)
     return _as_dtypes((dx, dw, db), cache)
+
+
+def _dx_by_full_convolution(dout, w, pad, dilation, dtype) -> np.ndarray:
+    """dx at stride 1, (N, C, H, W), as lecture 04 derives it (see conv_backward_naive).
+
+    Pixel y of a row receives dout[i] * w[p] from every (i, p) with i + p*D = y + pad: dout,
+    padded with K_eff - 1 - pad zeros all round ("full"), convolved with the kernel rotated by
+    180 degrees and its F and C axes swapped, (C, F, KH, KW), taps D apart. That is
+    conv_forward's own computation, im2col and one product of the usual shape per block, where
+    dcols and col2im would add a matrix KH*KW times the size of dx (measured faster: see
+    cnnlib.numpy._conv_blocks.full_dx_pays). Needs pad <= K_eff - 1.
+    """
+    span = kernel_span(w.shape[2:], dilation)
+    w_rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=dtype)
+    full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
+    dx, _ = conv_forward(dout, w_rotated, np.zeros(w.shape[1], dtype=dtype), stride=1,
+                         pad=full_pad, dilation=dilation)
+    return dx
 
 
 # --------------------------------------------------------------------------------------------
