@@ -275,7 +275,9 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
     def forward_block(block):
         x_padded[block] = 0
         x_interior[block] = x[block]
-        out_rows = w_rows @ plan.columns(x_padded[block])
+        cols = plan.columns(x_padded[block])
+        out_rows = np.matmul(w_rows, cols, out=plan.buffer((num_filters, cols.shape[1]),
+                                                          "out_rows"))
         # the bias goes on while the rows are contiguous: an add over W'-long pieces of rows,
         # as the copy below has to make, costs NumPy more per piece than a plain copy does
         out_rows += bias
@@ -327,7 +329,8 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
         if not full_dx:
             # col2im into a zeroed padded block
             dx_padded = plan.padded_buffer(x_padded[block].shape)
-            plan.add_back(w_rows.T @ dout_rows, dx_padded)
+            dcols = np.matmul(w_rows.T, dout_rows, out=plan.buffer(cols.shape, "dcols"))
+            plan.add_back(dcols, dx_padded)
             dx[block] = interior(dx_padded, pad, dx[block].shape)
         return dw_share, db_share
 
