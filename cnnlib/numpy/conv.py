@@ -263,19 +263,36 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
     dtype = np.result_type(x, w, b)
     if _pointwise(kernel, pad):
         return _pointwise_forward(x, w, b, stride, dilation, out_size, dtype)
-    # each block pads its own images (in parallel, and while they are in cache)
+    # kept for the backward pass; each block pads its own images into it (in parallel, and
+    # while they are in cache)
     x_padded = np.empty((*x.shape[:2], x.shape[2] + 2 * pad[0], x.shape[3] + 2 * pad[1]), dtype)
-    x_interior = interior(x_padded, pad, x.shape)
-    num_filters = w.shape[0]
+    out = _convolve(x, w, b, stride, pad, dilation, out_size, dtype, x_padded)
+    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+
+
+def _convolve(x, w, b, stride, pad, dilation, out_size, dtype, x_padded=None) -> np.ndarray:
+    """The fast forward pass, arguments checked: out (N, F, H', W'), a block of images at a time.
+
+    Each block is padded into x_padded[block] when x_padded (N, C, Hp, Wp) is given (the cache
+    conv_forward returns), else into the thread's workspace (nothing is kept).
+    """
+    num_images, channels, height, width = x.shape
+    padded_shape = (num_images, channels, height + 2 * pad[0], width + 2 * pad[1])
+    num_filters, kernel = w.shape[0], w.shape[2:]
     w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
     bias = b.astype(dtype, copy=False).reshape(num_filters, 1)
-    out = np.empty((x.shape[0], num_filters, *out_size), dtype=dtype)
-    plan = BlockPlan(x_padded.shape, kernel, stride, dilation, out_size, dtype)
+    out = np.empty((num_images, num_filters, *out_size), dtype=dtype)
+    plan = BlockPlan(padded_shape, kernel, stride, dilation, out_size, dtype)
 
     def forward_block(block):
-        x_padded[block] = 0
-        x_interior[block] = x[block]
-        cols = plan.columns(x_padded[block])
+        images = x[block]
+        if x_padded is None:
+            padded = plan.buffer((images.shape[0], *padded_shape[1:]), "x_padded")
+        else:
+            padded = x_padded[block]
+        padded.fill(0)
+        interior(padded, pad, images.shape)[...] = images
+        cols = plan.columns(padded)
         out_rows = np.matmul(w_rows, cols, out=plan.buffer((num_filters, cols.shape[1]),
                                                           "out_rows"))
         # the bias goes on while the rows are contiguous: an add over W'-long pieces of rows,
@@ -284,7 +301,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
         out[block].transpose(1, 0, 2, 3)[...] = plan.outputs(out_rows)
 
     run_blocks(forward_block, plan.blocks)
-    return out, ConvCache(x, w, b, x_padded, stride, pad, dilation)
+    return out
 
 
 def conv_backward(dout: np.ndarray, cache: ConvCache):
@@ -300,9 +317,9 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
 
     and db is dout summed over everything but the filter axis. At stride 1 dx is computed as
     conv_backward_naive writes it instead, the full convolution of dout with the rotated kernel
-    (_dx_by_full_convolution), which is a convolution like the forward pass and so goes through
-    conv_forward. The columns are rebuilt from the cached x_padded rather than kept from the
-    forward pass, and each block (on a worker thread) returns its share of dw and db: see
+    (_dx_by_full_convolution), a convolution like the forward pass, done by the same code. The
+    columns are rebuilt from the cached x_padded rather than kept from the forward pass, and
+    each block (on a worker thread) returns its share of dw and db: see
     cnnlib.numpy._conv_blocks.
     """
     out_size = check_conv_dout(dout, cache)
@@ -358,9 +375,10 @@ def _dx_by_full_convolution(dout, w, pad, dilation, dtype) -> np.ndarray:
     span = kernel_span(w.shape[2:], dilation)
     w_rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=dtype)
     full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
-    dx, _ = conv_forward(dout, w_rotated, np.zeros(w.shape[1], dtype=dtype), stride=1,
-                         pad=full_pad, dilation=dilation)
-    return dx
+    dx_size = tuple(size + 2 * p - s + 1 for size, p, s in
+                    zip(dout.shape[2:], full_pad, span, strict=True))  # (H, W)
+    return _convolve(dout, w_rotated, np.zeros(w.shape[1], dtype=dtype), (1, 1), full_pad,
+                     dilation, dx_size, dtype)
 
 
 # --------------------------------------------------------------------------------------------
