@@ -73,6 +73,7 @@ from threadpoolctl import threadpool_info  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cnnlib.arithmetic import conv_macs  # noqa: E402
+from cnnlib.numpy._conv_blocks import BlockPlan  # noqa: E402
 from cnnlib.numpy._workers import run_blocks  # noqa: E402
 from cnnlib.numpy.conv import (  # noqa: E402
     conv_backward,
@@ -245,27 +246,23 @@ def _products(n, c, h, w, f, k, stride, pad):
     """The three matrix products of an im2col conv of this layer and nothing else: forward
     w_rows (F, C*K*K) @ cols (C*K*K, n*H'*W'), dw += cols @ dout_rows.T, dcols = w_rows.T @
     dout_rows, a block of n images at a time on cnnlib.numpy's worker threads (BLAS held to
-    one thread in each), as conv_forward and conv_backward run them; blocks of at least 512
-    columns, at most a quarter of the batch, each about 1.2 M numbers of columns. No copies:
-    the time an im2col convolution would take if building and folding its columns cost
-    nothing, the columns of every block being the same (cached) numbers."""
-    out_h, out_w = ((size + 2 * pad - k) // stride + 1 for size in (h, w))
-    rows, per_image = c * k * k, out_h * out_w
-    columns = max(512, 4096 * 288 // rows)
-    per_block = max(1, min(columns // per_image, -(-n // 4)))
-    if per_block * per_image < 512:
-        per_block = min(n, -(-512 // per_image))
-    blocks = [min(per_block, n - start) * per_image for start in range(0, n, per_block)]
+    one thread in each), cut into blocks as conv_forward and conv_backward cut the batch
+    (BlockPlan). No copies: the time an im2col convolution would take if building and folding
+    its columns cost nothing, the columns of every block being the same (cached) numbers."""
+    out_size = tuple((size + 2 * pad - k) // stride + 1 for size in (h, w))
+    plan = BlockPlan((n, c, h + 2 * pad, w + 2 * pad), (k, k), (stride, stride), (1, 1),
+                     out_size, np.float32)
+    widths = [len(range(n)[block]) * out_size[0] * out_size[1] for block in plan.blocks]
     rng = np.random.default_rng(9)
-    w_rows = rng.standard_normal((f, rows), dtype=np.float32)
-    cols = rng.standard_normal((rows, per_block * per_image), dtype=np.float32)
-    dout_rows = rng.standard_normal((f, per_block * per_image), dtype=np.float32)
+    w_rows = rng.standard_normal((f, c * k * k), dtype=np.float32)
+    cols = rng.standard_normal((c * k * k, max(widths)), dtype=np.float32)
+    dout_rows = rng.standard_normal((f, max(widths)), dtype=np.float32)
 
     def block_products(width):
         block_cols, block_dout = cols[:, :width], dout_rows[:, :width]
         return (w_rows @ block_cols, block_cols @ block_dout.T, w_rows.T @ block_dout)
 
-    return lambda: run_blocks(block_products, blocks)
+    return lambda: run_blocks(block_products, widths)
 
 
 def _pool_pair(n, c, h, w, size, stride, pad):

@@ -47,6 +47,7 @@ __all__ = [
     "layer_geometry",
     "output_size",
     "pad_images",
+    "pointwise",
     "window_view",
 ]
 
@@ -78,6 +79,12 @@ def layer_geometry(x_shape, kernel, stride, pad, dilation, kernel_name):
     padded_shape = (*x_shape[:2], size[0] + 2 * pad[0], size[1] + 2 * pad[1])
     check_allocation("pad", padded_shape, 8, "x padded")
     return stride, pad, dilation, output_size(size, kernel, stride, pad, dilation)
+
+
+def pointwise(kernel, pad) -> bool:
+    """A 1x1 kernel on an unpadded x: each output pixel is one (F, C) @ (C,) product, and x,
+    stored as (C, H*W) per image, is already its own im2col."""
+    return tuple(kernel) == (1, 1) and tuple(pad) == (0, 0)
 
 
 def pad_images(x: np.ndarray, pad: tuple[int, int], dtype, value=0.0) -> np.ndarray:

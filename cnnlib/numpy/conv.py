@@ -57,6 +57,7 @@ from ._windows import (
     layer_geometry,
     output_size,
     pad_images,
+    pointwise,
     window_view,
 )
 from ._workers import run_blocks
@@ -261,7 +262,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, d
     kernel = w.shape[2:]
     stride, pad, dilation, out_size = layer_geometry(x.shape, kernel, stride, pad, dilation, "w")
     dtype = np.result_type(x, w, b)
-    if _pointwise(kernel, pad):
+    if pointwise(kernel, pad):
         return _pointwise_forward(x, w, b, stride, dilation, out_size, dtype)
     # kept for the backward pass; each block pads its own images into it (in parallel, and
     # while they are in cache)
@@ -328,7 +329,7 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
     dout = dout.astype(dtype, copy=False)
     num_filters = w.shape[0]
     kernel = w.shape[2:]
-    if _pointwise(kernel, pad):
+    if pointwise(kernel, pad):
         return _pointwise_backward(dout, cache, dtype)
     w_rows = w.reshape(num_filters, -1).astype(dtype, copy=False)
     # a sum is finite only if every term is (an overflow to inf costs speed, not correctness)
@@ -351,19 +352,25 @@ def conv_backward(dout: np.ndarray, cache: ConvCache):
             dx[block] = interior(dx_padded, pad, dx[block].shape)
         return dw_share, db_share
 
-    # the blocks' shares are summed in block order, whichever thread computed them
-    shares = run_blocks(backward_block, plan.blocks)
-    dw_cols = sum((dw_share for dw_share, _ in shares), np.zeros((w_rows.shape[1], num_filters),
-                                                                  dtype=dtype))
-    db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
+    dw_cols, db = _sum_shares(run_blocks(backward_block, plan.blocks),
+                              (w_rows.shape[1], num_filters), num_filters, dtype)
     dw = dw_cols.T.reshape(w.shape)
     if full_dx:
-        dx = _dx_by_full_convolution(dout, w, pad, dilation, dtype)
+        dx = _dx_by_full_convolution(dout, w, pad, dilation, x.shape[2:], dtype)
     return _as_dtypes((dx, dw, db), cache)
 
 
-def _dx_by_full_convolution(dout, w, pad, dilation, dtype) -> np.ndarray:
-    """dx at stride 1, (N, C, H, W), as lecture 04 derives it (see conv_backward_naive).
+def _sum_shares(shares, dw_shape, num_filters: int, dtype):
+    """The blocks' (dw share, db share) pairs summed in block order, whichever thread computed
+    them, so that the numbers do not depend on the thread count: (dw, db)."""
+    dw = sum((dw_share for dw_share, _ in shares), np.zeros(dw_shape, dtype=dtype))
+    db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
+    return dw, db
+
+
+def _dx_by_full_convolution(dout, w, pad, dilation, x_size, dtype) -> np.ndarray:
+    """dx at stride 1, (N, C, H, W) with (H, W) = x_size, as lecture 04 derives it (see
+    conv_backward_naive).
 
     Pixel y of a row receives dout[i] * w[p] from every (i, p) with i + p*D = y + pad: dout,
     padded with K_eff - 1 - pad zeros all round ("full"), convolved with the kernel rotated by
@@ -375,19 +382,12 @@ def _dx_by_full_convolution(dout, w, pad, dilation, dtype) -> np.ndarray:
     span = kernel_span(w.shape[2:], dilation)
     w_rotated = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype=dtype)
     full_pad = tuple(s - 1 - p for s, p in zip(span, pad, strict=True))
-    dx_size = tuple(size + 2 * p - s + 1 for size, p, s in
-                    zip(dout.shape[2:], full_pad, span, strict=True))  # (H, W)
     return _convolve(dout, w_rotated, np.zeros(w.shape[1], dtype=dtype), (1, 1), full_pad,
-                     dilation, dx_size, dtype)
+                     dilation, tuple(x_size), dtype)
 
 
 # --------------------------------------------------------------------------------------------
 # A 1x1 kernel without padding: no im2col at all
-
-
-def _pointwise(kernel, pad) -> bool:
-    """A 1x1 kernel on an unpadded x: each output pixel is one (F, C) @ (C,) product."""
-    return tuple(kernel) == (1, 1) and pad == (0, 0)
 
 
 def _pixels(x_block: np.ndarray, stride) -> np.ndarray:
@@ -448,8 +448,6 @@ def _pointwise_backward(dout, cache: ConvCache, dtype):
             dx_pixels[...] = np.matmul(w_rows.T, dout_pixels).reshape(dx_pixels.shape)
         return dw_share, dout_pixels.sum(axis=(0, 2))
 
-    # the blocks' shares are summed in block order, whichever thread computed them
-    shares = run_blocks(backward_block, plan.blocks)
-    dw_rows = sum((dw_share for dw_share, _ in shares), np.zeros((num_filters, channels), dtype))
-    db = sum((db_share for _, db_share in shares), np.zeros(num_filters, dtype=dtype))
+    dw_rows, db = _sum_shares(run_blocks(backward_block, plan.blocks),
+                              (num_filters, channels), num_filters, dtype)
     return _as_dtypes((dx, dw_rows.reshape(w.shape), db), cache)

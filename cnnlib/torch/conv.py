@@ -45,7 +45,7 @@ from cnnlib.numpy._checks import (
 )
 
 # the geometry (pairs, checks, output sizes) is the NumPy layer's, not a copy of it
-from cnnlib.numpy._windows import check_x_shape, kernel_span, layer_geometry
+from cnnlib.numpy._windows import check_x_shape, kernel_span, layer_geometry, pointwise
 
 from ._tensors import check_float_tensors, check_tensor
 
@@ -218,8 +218,8 @@ def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride
     """
     _check_layer(x, w, b)
     kernel = tuple(w.shape[2:])
-    stride, pad, dilation, (out_h, out_w) = layer_geometry(x.shape, kernel, stride, pad, dilation,
-                                                      "w")
+    stride, pad, dilation, (out_h, out_w) = layer_geometry(x.shape, kernel, stride, pad,
+                                                           dilation, "w")
     x_padded = _pad(x, pad)
     out = x.new_empty((x.shape[0], w.shape[0], out_h, out_w))
     for i in range(out_h):
@@ -328,11 +328,12 @@ def conv_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride=1, pa
     """
     _check_layer(x, w, b)
     kernel = tuple(w.shape[2:])
-    stride, pad, dilation, _ = layer_geometry(x.shape, kernel, stride, pad, dilation, "w")
+    stride, pad, dilation, out_size = layer_geometry(x.shape, kernel, stride, pad, dilation,
+                                                     "w")
     with torch.no_grad():
         x_padded = _pad(x, pad)
-        if _pointwise(kernel, pad):
-            out = _pointwise_convolve(x_padded, w, stride)
+        if pointwise(kernel, pad):
+            out = _pointwise_convolve(x_padded, w, stride, out_size)
         else:
             out = _convolve(x_padded, w, stride, dilation)
         out += b.reshape(-1, 1, 1)
@@ -363,7 +364,7 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
     x, w, _, x_padded, stride, pad, dilation = cache
     num_filters = w.shape[0]
     kernel = tuple(w.shape[2:])
-    if _pointwise(kernel, pad):
+    if pointwise(kernel, pad):
         return _pointwise_backward(dout, cache)
     span = kernel_span(kernel, dilation)
     with torch.no_grad():
@@ -408,11 +409,6 @@ def conv_backward(dout: torch.Tensor, cache: ConvCache):
 # A 1x1 kernel without padding: no columns (as in cnnlib.numpy.conv)
 
 
-def _pointwise(kernel, pad) -> bool:
-    """A 1x1 kernel on an unpadded x: each output pixel is one (F, C) @ (C,) product."""
-    return tuple(kernel) == (1, 1) and tuple(pad) == (0, 0)
-
-
 def _pixels(x: torch.Tensor, stride) -> torch.Tensor:
     """The pixels a 1x1 kernel reads, image by image: (N, C, H'*W'), x[..., ::SH, ::SW]; a view
     of x at stride 1, a copy otherwise."""
@@ -420,13 +416,13 @@ def _pixels(x: torch.Tensor, stride) -> torch.Tensor:
     return pixels.reshape(*pixels.shape[:2], pixels.shape[2] * pixels.shape[3])
 
 
-def _pointwise_convolve(x: torch.Tensor, w: torch.Tensor, stride) -> torch.Tensor:
+def _pointwise_convolve(x: torch.Tensor, w: torch.Tensor, stride, out_size) -> torch.Tensor:
     """conv_forward's product for a 1x1 kernel and pad 0, no bias: out[n] = w_rows @ x[n], x[n]
-    seen as a (C, H*W) matrix, which is how NCHW already stores it (see cnnlib.numpy.conv)."""
-    pixels = _pixels(x, stride)
-    out_h, out_w = len(range(0, x.shape[2], stride[0])), len(range(0, x.shape[3], stride[1]))
-    out = x.new_empty((x.shape[0], w.shape[0], out_h, out_w))
-    torch.matmul(w.reshape(w.shape[0], -1), pixels, out=out.view(*out.shape[:2], out_h * out_w))
+    seen as a (C, H*W) matrix, which is how NCHW already stores it (see cnnlib.numpy.conv).
+    out_size: (H', W')."""
+    out = x.new_empty((x.shape[0], w.shape[0], *out_size))
+    torch.matmul(w.reshape(w.shape[0], -1), _pixels(x, stride),
+                 out=out.view(*out.shape[:2], out_size[0] * out_size[1]))
     return out
 
 
